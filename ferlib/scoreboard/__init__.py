@@ -1,0 +1,168 @@
+"""The reproduction scoreboard: every quantitative claim of the four papers beside our value
+(book page ``book/scoreboard``; see notebooks/07_comparison for the method table).
+
+Claims live in ``claims.json`` (data, not code). Our values come from results records
+(:mod:`ferlib.records`), never from typed numbers: a claim is answered by the records whose
+``method`` (and listed ``params``) match. Verdicts:
+
+* ``reproduced``: our value on the claim's own dataset is within ``tolerance`` points;
+* ``not reproduced``: it is further away;
+* ``not run``: we hold no record on that dataset. Where a record on a dataset we can run
+  (FER2013, SynthFACS) answers the same comparison, its value is shown as the nearest
+  protocol, and for a gain claim whether its direction holds there.
+
+Several records for one claim (seeds) are averaged.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["load_claims", "collect_records", "scoreboard", "render_markdown", "write_page",
+           "TOLERANCE"]
+
+TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
+NEAREST = ("fer2013", "synthfacs")  # datasets we run here, in order of preference
+
+
+def load_claims() -> list[dict]:
+    """The claims table shipped with ferlib (``ferlib/scoreboard/claims.json``)."""
+    text = resources.files(__package__).joinpath("claims.json").read_text()
+    claims = json.loads(text)["claims"]
+    ids = [c["id"] for c in claims]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ValueError(f"claims.json: duplicate claim ids {sorted(dup)}")
+    return claims
+
+
+@dataclass
+class _Rec:
+    path: Path
+    method: str
+    dataset: str
+    params: dict
+    metrics: dict
+    profile: str
+
+
+def collect_records(folder) -> list[_Rec]:
+    """Read every ``*.json`` record below ``folder`` (recursively)."""
+    folder = Path(folder)
+    out = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a valid JSON record ({err})") from None
+        if not isinstance(rec, dict) or "method" not in rec or "metrics" not in rec:
+            continue  # not a results record (e.g. a run log)
+        params = rec.get("params", {}) or {}
+        out.append(_Rec(path, rec["method"], rec.get("dataset", "?"), params,
+                        rec["metrics"], str(params.get("profile", rec.get("profile", "?")))))
+    return out
+
+
+def _matches(rec: _Rec, method: str, dataset: str, params: dict) -> bool:
+    if rec.method != method or rec.dataset != dataset:
+        return False
+    for key, want in params.items():
+        have = rec.params.get(key)
+        if have is None or abs(float(have) - float(want)) > 1e-9:
+            return False
+    return True
+
+
+def _value(records, method, dataset, params, metric):
+    """Mean of ``metric`` (in percent) over matching records, and the records used."""
+    hits = [r for r in records if _matches(r, method, dataset, params) and metric in r.metrics]
+    if not hits:
+        return None, []
+    return 100.0 * sum(float(r.metrics[metric]) for r in hits) / len(hits), hits
+
+
+def _answer(records, claim, dataset):
+    ours = claim["ours"]
+    params = ours.get("params", {})
+    value, used = _value(records, ours["method"], dataset, params, claim["metric"])
+    if value is not None and "minus" in ours:
+        other, used2 = _value(records, ours["minus"], dataset, params, claim["metric"])
+        value = None if other is None else value - other
+        used = used + used2 if other is not None else []
+    return value, used
+
+
+def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
+    """One row per claim: claimed value, our value, verdict and the records behind it."""
+    records = collect_records(records_folder)
+    rows = []
+    for claim in load_claims():
+        value, used = _answer(records, claim, claim["dataset"])
+        nearest, near_value, near_used = None, None, []
+        if value is None:
+            for ds in NEAREST:
+                near_value, near_used = _answer(records, claim, ds)
+                if near_value is not None:
+                    nearest = ds
+                    break
+        if value is not None:
+            verdict = "reproduced" if abs(value - claim["claimed"]) <= tolerance else "not reproduced"
+        elif nearest is not None and claim["kind"] == "gain":
+            holds = (near_value > 0) == (claim["claimed"] > 0)
+            verdict = f"not run; direction {'holds' if holds else 'fails'} on {nearest}"
+        else:
+            verdict = "not run"
+        rows.append({
+            "id": claim["id"], "paper": claim["paper"], "where": claim["where"],
+            "dataset": claim["dataset"], "setup": claim["setup"], "metric": claim["metric"],
+            "kind": claim["kind"], "claimed": claim["claimed"], "ours": value,
+            "nearest_dataset": nearest, "ours_nearest": near_value, "verdict": verdict,
+            "profiles": sorted({r.profile for r in (used or near_used)}),
+            "records": [str(r.path) for r in (used or near_used)],
+        })
+    return pd.DataFrame(rows)
+
+
+def _fmt(v):
+    return "" if v is None or pd.isna(v) else f"{v:.2f}"
+
+
+def render_markdown(table: pd.DataFrame, records_root, page_dir) -> str:
+    """The scoreboard as a MyST page; record links are relative to ``page_dir``."""
+    import os
+    counts = table["verdict"].str.split(";").str[0].value_counts()
+    lines = [
+        "# Reproduction scoreboard", "",
+        "Every quantitative claim of the four papers, next to the value our committed results "
+        "records give on the same protocol. This page is generated by "
+        "`python -m ferlib.scoreboard` from `ferlib/scoreboard/claims.json` and the records in "
+        f"`{Path(records_root).as_posix()}`; do not edit it by hand.", "",
+        f"Verdicts: a value on the claim's own dataset within {TOLERANCE:.1f} point(s) is "
+        "*reproduced*. We hold no pretrained weights and run only FER2013 and SynthFACS here, so "
+        "most claims read *not run*; the nearest protocol we did run is shown beside them, "
+        "trained from scratch with the profile named in the last column. Percent throughout.", "",
+        "Summary: " + ", ".join(f"{k}: {v}" for k, v in counts.items()), "",
+        "| paper | where | dataset | setup | metric | claimed | ours | nearest run | verdict | records |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        near = f"{r.nearest_dataset}: {_fmt(r.ours_nearest)}" if r.nearest_dataset else ""
+        links = " ".join(
+            f"{{download}}`{i + 1} <{os.path.relpath(p, page_dir)}>`"
+            for i, p in enumerate(r.records))
+        prof = ",".join(r.profiles)
+        lines.append(f"| {r.paper} | {r['where']} | {r.dataset} | {r.setup} | {r.metric} | "
+                     f"{_fmt(r.claimed)}{' (gain)' if r.kind == 'gain' else ''} | {_fmt(r.ours)} | "
+                     f"{near} | {r.verdict} | {links}{' (' + prof + ')' if prof else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_page(records_folder="book/records", out="book/scoreboard.md") -> Path:
+    out = Path(out)
+    table = scoreboard(records_folder)
+    out.write_text(render_markdown(table, records_folder, out.parent))
+    return out

@@ -1,0 +1,10 @@
+"""``python -m ferlib.scoreboard [--records book/records] [--out book/scoreboard.md]``."""
+import argparse
+
+from . import write_page
+
+parser = argparse.ArgumentParser(description="Write the reproduction scoreboard page from results records.")
+parser.add_argument("--records", default="book/records")
+parser.add_argument("--out", default="book/scoreboard.md")
+args = parser.parse_args()
+print(f"wrote {write_page(args.records, args.out)}")

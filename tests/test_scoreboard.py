@@ -1,0 +1,60 @@
+"""The reproduction scoreboard: claims data integrity and verdicts from records."""
+import json
+
+import pytest
+
+from ferlib.scoreboard import load_claims, render_markdown, scoreboard
+
+REQUIRED = {"id", "paper", "where", "dataset", "metric", "kind", "claimed", "setup", "ours"}
+
+
+def _record(folder, name, method, dataset, metrics, **params):
+    rec = {"method": method, "dataset": dataset, "split": "test", "metrics": metrics,
+           "params": {"profile": "cpu", **params}}
+    (folder / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_claims_are_complete_and_consistent():
+    claims = {c["id"]: c for c in load_claims()}
+    for c in claims.values():
+        assert REQUIRED <= set(c), c["id"]
+        assert c["kind"] in {"absolute", "gain"}
+        assert ("minus" in c["ours"]) == (c["kind"] == "gain"), c["id"]
+    # gains typed in the claims equal the differences of the absolute claims they come from
+    diff = lambda a, b: round(claims[a]["claimed"] - claims[b]["claimed"], 2)
+    assert claims["li-r34-lat-gain-acc"]["claimed"] == diff("li-r34-lat-acc", "li-r34-bal-acc")
+    assert claims["li-r34-lat-gain-map"]["claimed"] == diff("li-r34-lat-map", "li-r34-bal-map")
+    assert claims["ean-rafdb-10-gain"]["claimed"] == diff("ean-rafdb-10", "scn-rafdb-10")
+    assert claims["ean-rafdb-20-gain"]["claimed"] == diff("ean-rafdb-20", "scn-rafdb-20")
+    assert claims["cucn-affectnet-gain"]["claimed"] == diff("cucn-affectnet", "cucn-affectnet-base")
+    assert claims["cucn-affectnet-w-gain"]["claimed"] == diff("cucn-affectnet-min-w", "cucn-affectnet-min-base")
+
+
+def test_verdicts(tmp_path):
+    # EAN at 10 % noise on RAF-DB: 84.5 is within 1 point of 84.83, at 20 %: 80.0 is not
+    _record(tmp_path, "a", "ean", "rafdb", {"accuracy": 0.845}, noise_rate=0.1)
+    _record(tmp_path, "b", "ean", "rafdb", {"accuracy": 0.800}, noise_rate=0.2)
+    # two seeds of SCN at 10 %: mean 82.0
+    _record(tmp_path, "c", "scn", "rafdb", {"accuracy": 0.81}, noise_rate=0.1)
+    _record(tmp_path, "d", "scn", "rafdb", {"accuracy": 0.83}, noise_rate=0.1)
+    # latent augmentation on FER2013 only: the RAF-DB gain claim is answered there
+    _record(tmp_path, "e", "latent_aug", "fer2013", {"accuracy": 0.60, "mAP": 0.5})
+    _record(tmp_path, "f", "baseline+balanced", "fer2013", {"accuracy": 0.62, "mAP": 0.45})
+    table = scoreboard(tmp_path).set_index("id")
+    assert table.loc["ean-rafdb-10", "verdict"] == "reproduced"
+    assert table.loc["ean-rafdb-10", "ours"] == pytest.approx(84.5)
+    assert table.loc["ean-rafdb-20", "verdict"] == "not reproduced"
+    assert table.loc["scn-rafdb-10", "ours"] == pytest.approx(82.0)
+    assert table.loc["ean-rafdb-10-gain", "ours"] == pytest.approx(2.5)
+    assert table.loc["li-r34-lat-gain-acc", "verdict"] == "not run; direction fails on fer2013"
+    assert table.loc["li-r34-lat-gain-acc", "ours_nearest"] == pytest.approx(-2.0)
+    assert table.loc["li-r34-lat-gain-map", "verdict"] == "not run; direction holds on fer2013"
+    assert table.loc["cucn-rafdb", "verdict"] == "not run"
+    page = render_markdown(table.reset_index(), tmp_path, tmp_path)
+    assert page.count("\n| ") == len(table) + 1  # header + one row per claim
+
+
+def test_bad_record_names_the_file(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json"):
+        scoreboard(tmp_path)
