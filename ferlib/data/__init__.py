@@ -1,0 +1,19 @@
+"""Data for the book (chapter 01_data): the SynthFACS benchmark, readers for FER2013, FERPlus,
+RAF-DB, AffectNet and SFEW (never downloading), long-tail and label-noise tools, and
+``load_splits``, the single entry point the chapters use."""
+from .dataset import FaceDataset
+from .labels import BASIC7, CANONICAL, NATIVE_TO_CANONICAL, class_index, to_canonical
+from .synthfacs import (AU_LIST, AU_NAMES, CONDITIONS, EXPRESSION_AUS, RAFDB_TRAIN_COUNTS,
+                        SynthFACSConfig, au_vector, make_identity_pairs, make_pairs,
+                        make_synthfacs, make_synthfacs_split, render_face, render_faces)
+from .longtail import (class_balanced_sampler, flip_labels, long_tail_counts, make_long_tailed,
+                       stratified_cap, stratified_split)
+from .splits import DATASETS, Splits, load_splits
+
+__all__ = [
+    "FaceDataset", "BASIC7", "CANONICAL", "NATIVE_TO_CANONICAL", "class_index", "to_canonical",
+    "AU_LIST", "AU_NAMES", "CONDITIONS", "EXPRESSION_AUS", "RAFDB_TRAIN_COUNTS", "SynthFACSConfig",
+    "au_vector", "make_identity_pairs", "make_pairs", "make_synthfacs", "make_synthfacs_split",
+    "render_face", "render_faces", "class_balanced_sampler", "flip_labels", "long_tail_counts",
+    "make_long_tailed", "stratified_cap", "stratified_split", "DATASETS", "Splits", "load_splits",
+]

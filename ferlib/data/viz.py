@@ -1,0 +1,86 @@
+"""Figures and widgets of the data chapter (notebooks/01_data, "How action units move a face").
+
+``au_explorer()`` is the interactive version (one ipywidgets slider per AU, plus pose and
+light, redrawing the face); ``au_intensity_figure()`` is its static counterpart for the
+built site (each AU alone at increasing intensity); ``prototype_figure()`` shows the seven
+expression prototypes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .labels import BASIC7
+from .synthfacs import AU_LIST, AU_NAMES, EXPRESSION_AUS, render_face, render_faces
+
+__all__ = ["au_intensity_figure", "prototype_figure", "au_explorer"]
+
+
+def au_intensity_figure(aus=AU_LIST, intensities=(0.0, 0.33, 0.67, 1.0), size: int = 64):
+    """Grid: one row per AU, the mean identity at each intensity (others 0). Returns the Figure."""
+    import matplotlib.pyplot as plt
+    aus = tuple(aus)
+    au = np.zeros((len(aus) * len(intensities), len(AU_LIST)), np.float32)
+    for i, a in enumerate(aus):
+        for j, v in enumerate(intensities):
+            au[i * len(intensities) + j, AU_LIST.index(a)] = v
+    imgs = render_faces(au, size=size)
+    ncols = len(intensities)
+    fig, axes = plt.subplots(len(aus), ncols, figsize=(1.25 * ncols + 1.6, 1.25 * len(aus)), squeeze=False)
+    for i, a in enumerate(aus):
+        for j, v in enumerate(intensities):
+            ax = axes[i, j]
+            ax.imshow(imgs[i * ncols + j], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"{v:.2f}", fontsize=8)
+        axes[i, 0].set_ylabel(f"AU{a}\n{AU_NAMES[a]}", fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def prototype_figure(intensity: float = 1.0, size: int = 96):
+    """The seven expressions with their prototype AUs at ``intensity`` (mean identity, frontal)."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(BASIC7), figsize=(1.6 * len(BASIC7), 2.0))
+    for ax, name in zip(axes, BASIC7):
+        aus = EXPRESSION_AUS[name]
+        ax.imshow(render_face({a: intensity for a in aus}, size=size), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{name}\n" + ("+".join(map(str, aus)) or "none"), fontsize=8)
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def au_explorer(size: int = 128, start: str | None = "Happy"):
+    """An ipywidgets panel: one slider per AU (and yaw, roll, occlusion), the face redrawn on
+    every change. ``start`` presets the sliders to an expression prototype."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    preset = set(EXPRESSION_AUS.get(start, ())) if start else set()
+    sliders = {a: w.FloatSlider(value=1.0 if a in preset else 0.0, min=0, max=1, step=0.05,
+                                description=f"AU{a}", tooltip=AU_NAMES[a], continuous_update=False,
+                                layout=w.Layout(width="260px"))
+               for a in AU_LIST}
+    yaw = w.FloatSlider(value=0, min=-50, max=50, step=5, description="yaw", continuous_update=False)
+    roll = w.FloatSlider(value=0, min=-20, max=20, step=2, description="roll", continuous_update=False)
+    occ = w.Dropdown(options=[("none", 0), ("glasses", 1), ("sunglasses", 2), ("hand", 3)], value=0,
+                     description="occluder")
+    out = w.Output()
+
+    def redraw(*_):
+        img = render_face({a: s.value for a, s in sliders.items()}, size=size, yaw=yaw.value, roll=roll.value,
+                          occlusion=occ.value, hand_x=0.25, hand_y=0.55, hand_a=0.3, hand_b=0.25)
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(3, 3))
+            ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+            ax.set_axis_off()
+            plt.show()
+
+    for s in (*sliders.values(), yaw, roll, occ):
+        s.observe(redraw, names="value")
+    redraw()
+    cols = [w.VBox(list(sliders.values())[i::2]) for i in range(2)]
+    return w.HBox([w.VBox([w.HBox(cols), yaw, roll, occ]), out])

@@ -1,0 +1,14 @@
+"""Models of the book: shared backbones and CBAM (notebooks/02_baseline,
+notebooks/06_uncertainty_and_imbalance) and the method modules (``dan``, ``ean``, ``scn``,
+``cucn``, ``vaegan``, ... imported as submodules, e.g. ``from ferlib.models.cucn import ...``)."""
+from ferlib.models.backbones import (BACKBONES, STEMS, BackboneConfig, CBAMBasicBlock,
+                                     CBAMBottleneck, FERResNet, LoadReport, SmallCNN,
+                                     build_backbone, default_stem, extract_state_dict,
+                                     load_backbone, load_checkpoint, resnet18, resnet34, resnet50,
+                                     resnet101, save_backbone, small_cnn)
+from ferlib.models.cbam import CBAM
+
+__all__ = ["BACKBONES", "STEMS", "BackboneConfig", "CBAM", "CBAMBasicBlock", "CBAMBottleneck",
+           "FERResNet", "LoadReport", "SmallCNN", "build_backbone", "default_stem",
+           "extract_state_dict", "load_backbone", "load_checkpoint", "resnet18", "resnet34",
+           "resnet50", "resnet101", "save_backbone", "small_cnn"]

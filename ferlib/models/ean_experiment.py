@@ -1,0 +1,502 @@
+"""The experiments and widgets of chapter notebooks/05_adjacency_threshold_tuning (EAN, Du et al.).
+
+* :func:`hand_example`: Eq. 3-7 on the 4-vector worked example (also pinned in tests/test_ean.py).
+* :func:`edge_stats`, :func:`threshold_sweep`, :func:`choose_tau`, :func:`plot_threshold_sweep`:
+  how well a threshold turns feature similarity into same-label edges.
+* :func:`adjacency_state`, :func:`plot_adjacency_panel`, :func:`adjacency_explorer`: the live
+  adjacency heatmap (ordered by class), A_mask, degree histogram and Adj_loss, with sliders.
+* :func:`baseline_feature_batch`: a fixed, class-stratified batch of real features from the
+  chapter-02 baseline backbone.
+* :func:`noisy_label_experiment`: Tables 3-4 in the spirit of the paper: 0/10/20 % flipped
+  training labels; cross-entropy baseline, SCN and EAN; clean test labels; the epoch selected on
+  the (noisy) validation split and the mean of the last 5 epochs. :data:`PAPER_NOISY` beside it.
+* :func:`invariant_ablation`: the invariant feature generator on and off, tested on frontal,
+  profile, occluded and dimly lit SynthFACS faces (the spirit of Table 5).
+
+Record method names: ``ean:baseline`` (cross-entropy arm of the noisy-label experiment, kept
+apart from chapter 02's ``baseline``), ``scn``, ``ean`` (params carry ``noise_rate``, matched by
+``ferlib/scoreboard/claims.json``) and ``ean:invariant`` (params ``generator`` 0/1).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ferlib.config import get_profile
+from ferlib.models.ean import (EANConfig, EANLoss, adj_loss, adjacency, build_ean,
+                               cosine_similarity_matrix, ean_predict_batch, ean_predict_single,
+                               hard_adjacency, label_mask, normalized_adjacency)
+
+__all__ = ["HAND_FEATURES", "HAND_LABELS", "hand_example", "edge_stats", "threshold_sweep",
+           "choose_tau", "plot_threshold_sweep", "adjacency_state", "plot_adjacency_panel",
+           "adjacency_explorer", "stratified_batch", "baseline_feature_batch", "PAPER_NOISY",
+           "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "noisy_table", "invariant_ablation",
+           "add_label_noise", "scn_relabel_epoch", "load_noisy_records", "METHODS"]
+
+METHODS = ("baseline", "scn", "ean")
+_METHOD_RECORD = {"baseline": "ean:baseline", "scn": "scn", "ean": "ean"}
+
+FROM_SCRATCH_CAVEAT = (
+    "The paper's numbers come from a ResNet-18 pretrained on MS-Celeb-1M, trained on RAF-DB / "
+    "FERPlus with the published noise files; ours are trained from scratch (no pretrained weights "
+    "here) on SynthFACS or FER2013 with our own seeded flips, so compare the ordering and the drop "
+    "from 0 % to 20 % noise, not the absolute numbers.")
+
+# Du et al. (EAN), Tables 3-4, as collected in /work/shared/notes/reference-facts.md (accuracy %).
+PAPER_NOISY = pd.DataFrame([
+    {"dataset": "rafdb", "method": "scn", "noise_rate": 0.0, "accuracy": 87.03},
+    {"dataset": "rafdb", "method": "scn", "noise_rate": 0.1, "accuracy": 82.18},
+    {"dataset": "rafdb", "method": "scn", "noise_rate": 0.2, "accuracy": 80.10},
+    {"dataset": "rafdb", "method": "ean", "noise_rate": 0.0, "accuracy": 86.36},
+    {"dataset": "rafdb", "method": "ean", "noise_rate": 0.1, "accuracy": 84.83},
+    {"dataset": "rafdb", "method": "ean", "noise_rate": 0.2, "accuracy": 84.02},
+    {"dataset": "ferplus", "method": "scn", "noise_rate": 0.0, "accuracy": 89.35},
+    {"dataset": "ferplus", "method": "scn", "noise_rate": 0.1, "accuracy": 84.28},
+    {"dataset": "ferplus", "method": "scn", "noise_rate": 0.2, "accuracy": 83.17},
+    {"dataset": "ferplus", "method": "ean", "noise_rate": 0.0, "accuracy": 90.07},
+    {"dataset": "ferplus", "method": "ean", "noise_rate": 0.1, "accuracy": 87.15},
+    {"dataset": "ferplus", "method": "ean", "noise_rate": 0.2, "accuracy": 87.03},
+])
+
+# ----------------------------------------------------------------------------------------------
+# the worked example
+# ----------------------------------------------------------------------------------------------
+_S3 = math.sqrt(3.0)
+# unit directions at 0, 60, 120, 180 degrees with norms 2, 3, 1, 4 (cosines do not see norms)
+HAND_FEATURES = np.array([[2.0, 0.0], [1.5, 1.5 * _S3], [-0.5, 0.5 * _S3], [-4.0, 0.0]],
+                         dtype=np.float32)
+HAND_LABELS = np.array([0, 0, 0, 1])
+
+
+def hand_example(tau1: float = 0.4, tau2: float | None = -0.8, alpha: float = 0.1) -> dict:
+    """Eq. 3-7 on :data:`HAND_FEATURES` / :data:`HAND_LABELS` (numpy arrays out).
+
+    Keys: ``C_s``, ``A`` (single threshold tau1), ``A_two`` (tau1 and tau2), ``A_mask``,
+    ``adj_loss`` (literal Eq. 6 on ``A``), ``adj_loss_norm`` (divided by sum(A_mask)^2),
+    ``A_hat`` (Eq. 7 on ``A``), ``A_hat_row`` (row-normalised).
+    """
+    h = torch.from_numpy(HAND_FEATURES)
+    y = torch.from_numpy(HAND_LABELS)
+    cs = cosine_similarity_matrix(h)
+    a = hard_adjacency(cs, tau1)
+    m = label_mask(y)
+    out = {"C_s": cs, "A": a, "A_two": hard_adjacency(cs, tau1, tau2) if tau2 is not None else None,
+           "A_mask": m, "adj_loss": adj_loss(a, m, alpha), "adj_loss_norm": adj_loss(a, m, alpha, True),
+           "A_hat": normalized_adjacency(a), "A_hat_row": normalized_adjacency(a, "row")}
+    return {k: (v.numpy() if v.ndim else float(v)) if isinstance(v, torch.Tensor) else v
+            for k, v in out.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# edge quality and the threshold sweep
+# ----------------------------------------------------------------------------------------------
+def edge_stats(a, labels) -> dict:
+    """How well the graph ``a`` (B, B; 0/1 or soft) recovers same-label pairs.
+
+    Over the unordered pairs i < j: ``precision`` = share of edge weight on same-label pairs,
+    ``recall`` = share of same-label pairs covered, ``f1``; ``edges`` (total edge weight),
+    ``same_pairs``, ``mean_degree``. Soft edges count with their weight. An empty graph has
+    precision 0 (sklearn's zero_division convention).
+    """
+    a = torch.as_tensor(a, dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels))
+    b = a.shape[0]
+    iu = torch.triu_indices(b, b, offset=1)
+    w = a[iu[0], iu[1]]                                              # (P,)
+    same = (y[iu[0]] == y[iu[1]]).float()                            # (P,)
+    tp = float((w * same).sum())
+    edges, n_same = float(w.sum()), float(same.sum())
+    precision = tp / edges if edges > 0 else 0.0
+    recall = tp / n_same if n_same > 0 else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    off = a - torch.diag(torch.diagonal(a))
+    return {"precision": precision, "recall": recall, "f1": f1, "edges": edges,
+            "same_pairs": n_same, "mean_degree": float(off.sum(1).mean())}
+
+
+def threshold_sweep(features, labels, taus=None, tau2: float | None = None) -> pd.DataFrame:
+    """Edge precision / recall / F1 / mean degree of the hard graph (Eq. 4) for each tau1."""
+    h = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    cs = cosine_similarity_matrix(h)
+    taus = np.round(np.linspace(-1, 1, 81), 4) if taus is None else np.asarray(taus, float)
+    rows = []
+    for tau in taus:
+        if tau2 is not None and not tau2 < tau:
+            continue
+        st = edge_stats(hard_adjacency(cs, float(tau), tau2), labels)
+        rows.append({"tau1": float(tau), **st})
+    return pd.DataFrame(rows)
+
+
+def choose_tau(sweep: pd.DataFrame, by: str = "f1") -> float:
+    """The tau1 of the sweep with the largest ``by`` (ties: the smallest tau)."""
+    if sweep.empty:
+        raise ValueError("the threshold sweep is empty")
+    return float(sweep.loc[sweep[by].idxmax(), "tau1"])
+
+
+def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float | None = None, ax=None):
+    """Edge precision and recall (and F1) against tau1, the chosen tau marked."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for col, style in (("precision", "-"), ("recall", "--"), ("f1", ":")):
+        ax.plot(sweep["tau1"], sweep[col], style, label=col)
+    if chosen is not None:
+        ax.axvline(chosen, color="k", lw=0.8)
+        ax.annotate(f"tau1 = {chosen:.2f}", (chosen, 0.05), xytext=(4, 0),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xlabel("tau1 (Eq. 4 threshold on cosine similarity)")
+    ax.set_ylabel("share")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Edges vs same-label pairs")
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------
+# the live adjacency panel
+# ----------------------------------------------------------------------------------------------
+def stratified_batch(features, labels, n: int = 64, seed: int = 0):
+    """A class-stratified batch of ``n`` rows, ordered by class (features (n, D), labels (n,))."""
+    from sklearn.model_selection import train_test_split
+    features, labels = np.asarray(features), np.asarray(labels)
+    if n >= len(labels):
+        idx = np.arange(len(labels))
+    else:
+        counts = np.bincount(labels)
+        strat = labels if (counts[counts > 0] >= 2).all() else None
+        idx, _ = train_test_split(np.arange(len(labels)), train_size=n, random_state=seed,
+                                  stratify=strat)
+    idx = idx[np.argsort(labels[idx], kind="stable")]
+    return features[idx].astype(np.float32), labels[idx]
+
+
+def adjacency_state(features, labels, tau1: float, tau2: float | None = None,
+                    temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1) -> dict:
+    """Everything the panel shows: C_s, A, A_mask, degrees, edge stats, literal and
+    normalised Adj_loss (numpy / floats)."""
+    h = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels))
+    cs = cosine_similarity_matrix(h)
+    a = adjacency(cs, tau1, tau2, mode=mode, temperature=temperature)
+    m = label_mask(y)
+    return {"C_s": cs.numpy(), "A": a.detach().numpy(), "A_mask": m.numpy(),
+            "degree": a.detach().sum(1).numpy(), **edge_stats(a.detach(), labels),
+            "adj_loss": float(adj_loss(a.detach(), m, alpha)),
+            "adj_loss_norm": float(adj_loss(a.detach(), m, alpha, normalize=True))}
+
+
+def _class_ticks(ax, labels, class_names):
+    labels = np.asarray(labels)
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], len(labels)]
+    ax.set_xticks((starts + ends - 1) / 2)
+    ax.set_xticklabels([class_names[labels[s]][:3] for s in starts], fontsize=7)
+    ax.set_yticks((starts + ends - 1) / 2)
+    ax.set_yticklabels([class_names[labels[s]][:3] for s in starts], fontsize=7)
+    for s in starts[1:]:
+        ax.axhline(s - 0.5, color="w", lw=0.5)
+        ax.axvline(s - 0.5, color="w", lw=0.5)
+
+
+def plot_adjacency_panel(features, labels, class_names, tau1: float, tau2: float | None = None,
+                         temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1):
+    """A (ordered by class), A_mask, degree histogram and the numbers, in one figure."""
+    import matplotlib.pyplot as plt
+    order = np.argsort(np.asarray(labels), kind="stable")
+    f, y = np.asarray(features)[order], np.asarray(labels)[order]
+    st = adjacency_state(f, y, tau1, tau2, temperature, mode, alpha)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    axes[0].imshow(st["A"], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    t2 = "" if tau2 is None else f", tau2={tau2:.2f}"
+    axes[0].set_title(f"A ({mode}; tau1={tau1:.2f}{t2})", fontsize=9)
+    axes[1].imshow(st["A_mask"], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    axes[1].set_title("A_mask (same label, Eq. 5)", fontsize=9)
+    for ax in axes[:2]:
+        _class_ticks(ax, y, class_names)
+    axes[2].hist(st["degree"], bins=20, color="C0")
+    axes[2].set_xlabel("degree (edges per sample)")
+    axes[2].set_title(f"precision {st['precision']:.2f}  recall {st['recall']:.2f}\n"
+                      f"Adj_loss {st['adj_loss']:.3g}  normalised {st['adj_loss_norm']:.3f}",
+                      fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def adjacency_explorer(features, labels, class_names, tau1: float = 0.5, tau2: float | None = None,
+                       temperature: float = 0.05, alpha: float = 0.1):
+    """ipywidgets: sliders tau1, tau2 (with an on/off box), temperature and the graph mode over a
+    fixed batch; redraws :func:`plot_adjacency_panel`. Invalid settings (tau2 >= tau1) print the
+    error instead of a figure."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    s_tau1 = W.FloatSlider(value=tau1, min=-1, max=1, step=0.01, description="tau1")
+    s_tau2 = W.FloatSlider(value=-1.0 if tau2 is None else tau2, min=-1, max=1, step=0.01,
+                           description="tau2")
+    use2 = W.Checkbox(value=tau2 is not None, description="two thresholds")
+    s_t = W.FloatLogSlider(value=temperature, base=10, min=-3, max=0, step=0.1, description="T")
+    mode = W.Dropdown(options=["hard", "soft", "ste"], value="hard", description="mode")
+    out = W.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            try:
+                fig = plot_adjacency_panel(features, labels, class_names, s_tau1.value,
+                                           s_tau2.value if use2.value else None, s_t.value,
+                                           mode.value, alpha)
+            except ValueError as err:
+                print(f"invalid setting: {err}")
+                return
+            display(fig)
+            plt.close(fig)
+
+    for w in (s_tau1, s_tau2, use2, s_t, mode):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([s_tau1, s_tau2, use2]), W.HBox([s_t, mode]), out])
+
+
+def baseline_feature_batch(splits, profile="smoke", device="auto", seed: int = 0, n: int = 64,
+                           results_path="../_build/records", split: str = "test",
+                           progress: bool = False):
+    """A fixed class-stratified batch of pooled features of the chapter-02 baseline backbone
+    (reused from ``results_path`` or trained), ordered by class: ``(features (n, D), labels (n,))``."""
+    from ferlib.train import extract_features, load_or_train_baseline
+    run = load_or_train_baseline(splits, profile, device, seed, results_path=results_path,
+                                 progress=progress)
+    feats, labels = extract_features(run.model, getattr(splits, split), device=device)
+    return stratified_batch(feats, labels, n, seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# the noisy-label experiment
+# ----------------------------------------------------------------------------------------------
+def add_label_noise(ds, rate: float, seed: int = 0, keep_clean: bool = True):
+    """The SCN/EAN protocol via :func:`ferlib.data.flip_labels` (a fixed share ``rate`` of
+    samples gets a uniformly random different class). ``keep_clean=False`` drops the clean
+    labels, so evaluation on it scores the noisy labels (a realistic validation split)."""
+    from ferlib.data import FaceDataset, flip_labels
+    if rate == 0:
+        return ds
+    noisy = flip_labels(ds, rate, seed)
+    if keep_clean:
+        return noisy
+    return FaceDataset(noisy.images, noisy.labels, noisy.class_names, noisy.name, noisy.split,
+                       None, dict(noisy.extras))
+
+
+def scn_relabel_epoch(epochs: int) -> int:
+    """SCN relabels from epoch 10 of 70; scaled to a shorter run: ``max(2, round(epochs / 7))``."""
+    return max(2, round(epochs * 10 / 70))
+
+
+def _fit_one(method, splits, train, val, prof, epochs, seed, device, tau1, tau2, alpha, progress):
+    from ferlib.models import build_backbone
+    from ferlib.models.scn import SCNConfig, SCNLoss, build_scn
+    from ferlib.train import IndexedDataset, evaluate, fit, set_seed
+
+    k = train.num_classes
+    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0])
+    set_seed(seed)
+    backbone = build_backbone(prof.backbone, k, **bb_kw)
+    common = dict(epochs=epochs, batch_size=prof.batch_size, lr=prof.lr, device=device, seed=seed,
+                  test_set=splits.test, progress=progress, num_workers=prof.num_workers)
+    extra, params = {}, {}
+    if method == "baseline":
+        res = fit(backbone, train, val, **common)
+    elif method == "scn":
+        cfg = SCNConfig(rank_margin=0.07 if prof.batch_size <= 64 else 0.15,
+                        relabel_epoch=scn_relabel_epoch(epochs))
+        loss_fn = SCNLoss(cfg, num_samples=len(train))
+        res = fit(build_scn(backbone, k, config=cfg), IndexedDataset(train), val,
+                  loss_fn=loss_fn, **common)
+        params.update({"rank_margin": cfg.rank_margin, "relabel_epoch": cfg.relabel_epoch,
+                       "beta": cfg.beta, "relabel_margin": cfg.relabel_margin})
+        changed = loss_fn.table[: len(train)].numpy() >= 0
+        extra["n_relabelled"] = int(changed.sum())
+        if train.clean_labels is not None and changed.any():
+            now = loss_fn.labels_for(train.labels)
+            extra["relabel_correct_share"] = float((now[changed] == train.clean_labels[changed]).mean())
+    elif method == "ean":
+        cfg = EANConfig(tau1=tau1, tau2=tau2, alpha=alpha, warmup_epochs=min(prof.warmup_epochs, epochs - 1))
+        res = fit(build_ean(backbone, k, config=cfg), train, val, loss_fn=EANLoss(),
+                  predict_fn=ean_predict_batch, **common)
+        single = evaluate(res.model, splits.test, device=device, predict_fn=ean_predict_single)
+        extra["single_image_accuracy"] = float(single["accuracy"])
+        extra["inference"] = "batch graph (evaluation batch 256); single-image (A = I) in extra"
+        params.update({k2: v for k2, v in cfg.to_dict().items() if k2 not in ("gcn_hidden",)})
+    else:
+        raise ValueError(f"unknown method {method!r}: choose one of {METHODS}")
+    return res, params, extra
+
+
+def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_root=None,
+                           eval_split=None, val_split: str = "holdout", seed: int = 0,
+                           noise_rates=(0.0, 0.1, 0.2), methods=METHODS, tau1: float = 0.5,
+                           tau2: float | None = None, alpha: float = 0.1, device="auto",
+                           results_path="../_build/records", epochs: int | None = None,
+                           splits=None, progress: bool = False, source: str | None = None,
+                           clean_val: bool = False) -> pd.DataFrame:
+    """Train each method on each noise rate; one results record per run; a tidy table back.
+
+    Training labels are flipped with :func:`add_label_noise` (seed ``seed``); the validation
+    split gets its own flips (seed ``seed + 1``) and is scored on them (``clean_val=False``:
+    a practitioner has no clean labels to select on); the test split is clean. Columns:
+    dataset, method, noise_rate, accuracy (test, epoch selected on validation), accuracy_last5,
+    best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
+    record.
+    """
+    from ferlib.config import resolve_device
+    from ferlib.records import write_record
+
+    prof = get_profile(profile)
+    n_epochs = int(epochs or prof.epochs)
+    if splits is None:
+        from ferlib.data import load_splits
+        splits = load_splits(dataset, data_root=data_root, eval_split=eval_split,
+                             val_split=val_split, profile=prof.name, seed=seed)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}: choose from {METHODS}")
+    rows = []
+    for rate in noise_rates:
+        if not 0 <= rate < 1:
+            raise ValueError(f"noise rate {rate} is outside [0, 1)")
+        train = add_label_noise(splits.train, rate, seed)
+        val = add_label_noise(splits.val, rate, seed + 1, keep_clean=clean_val)
+        for method in methods:
+            t0 = time.perf_counter()
+            res, mparams, extra = _fit_one(method, splits, train, val, prof, n_epochs, seed,
+                                           resolve_device(device), tau1, tau2, alpha, progress)
+            params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
+                      "epochs": n_epochs, "batch_size": prof.batch_size, "lr": prof.lr,
+                      "noise_rate": float(rate), "val_split": splits.val.split,
+                      "clean_val": bool(clean_val), "n_train": len(train), **mparams}
+            last5 = (res.test_last5 or {}).get("accuracy")
+            record = None
+            if results_path is not None:
+                hist_cols = [c for c in res.history.columns if "_recall_" not in c]
+                record = write_record(
+                    Path(results_path), method=_METHOD_RECORD[method], dataset=splits.train.name,
+                    split=splits.test.split, metrics=res.test_metrics, params=params, seed=seed,
+                    device=res.device, wall_time=res.wall_time, source=source,
+                    extra={"best_epoch": res.best_epoch, "val_metrics": res.val_metrics,
+                           "test_last5": res.test_last5, **extra,
+                           "history": res.history[hist_cols].to_dict(orient="list")})
+            rows.append({"dataset": splits.train.name, "method": method, "noise_rate": float(rate),
+                         "accuracy": res.test_metrics["accuracy"], "accuracy_last5": last5,
+                         "best_epoch": res.best_epoch, "val_accuracy": res.val_metrics.get("accuracy"),
+                         "single_image_accuracy": extra.get("single_image_accuracy"),
+                         "n_relabelled": extra.get("n_relabelled"),
+                         "wall_time": time.perf_counter() - t0,
+                         "record": None if record is None else str(record)})
+    return pd.DataFrame(rows)
+
+
+def noisy_table(results: pd.DataFrame, paper: pd.DataFrame = PAPER_NOISY,
+                paper_dataset: str = "rafdb") -> pd.DataFrame:
+    """Ours (percent, selected epoch and last-5 mean) beside the paper's numbers, one row per
+    method and noise rate."""
+    ours = results.assign(ours=100 * results["accuracy"],
+                          ours_last5=100 * results["accuracy_last5"].astype(float))
+    ours = ours.groupby(["dataset", "method", "noise_rate"], as_index=False)[["ours", "ours_last5"]].mean()
+    pap = paper[paper["dataset"] == paper_dataset].rename(columns={"accuracy": f"paper_{paper_dataset}"})
+    return ours.merge(pap.drop(columns="dataset"), on=["method", "noise_rate"], how="left")
+
+
+def load_noisy_records(folder) -> pd.DataFrame:
+    """The records of the noisy-label experiment in ``folder`` as a
+    :func:`noisy_label_experiment`-shaped table (empty if there are none)."""
+    from ferlib.records import read_record
+    folder = Path(folder)
+    inv = {v: k for k, v in _METHOD_RECORD.items()}
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            rec = read_record(path)
+        except ValueError:
+            continue
+        params, extra = rec.get("params") or {}, rec.get("extra") or {}
+        if rec["method"] not in inv or "noise_rate" not in params:
+            continue
+        last5 = (extra.get("test_last5") or {}).get("accuracy")
+        rows.append({"dataset": rec["dataset"], "method": inv[rec["method"]],
+                     "noise_rate": float(params["noise_rate"]), "profile": params.get("profile"),
+                     "accuracy": rec["metrics"].get("accuracy"),
+                     "accuracy_last5": np.nan if last5 is None else last5,
+                     "best_epoch": extra.get("best_epoch"),
+                     "single_image_accuracy": extra.get("single_image_accuracy"),
+                     "record": str(path)})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# the invariant-generator ablation
+# ----------------------------------------------------------------------------------------------
+def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
+                       results_path="../_build/records", conditions=("frontal", "profile", "occluded", "dim"),
+                       n_pairs: int | None = None, epochs: int | None = None, progress: bool = False,
+                       source: str | None = None) -> pd.DataFrame:
+    """Train the profile's backbone on SynthFACS with the invariant generator off and on
+    (:mod:`ferlib.models.invariant`: residual generator, nuisance discriminator through
+    gradient reversal, frontal/profile identity-pair consistency) and test each on the same
+    test faces rendered frontal, profile, occluded and dim (plus the default mix). One record
+    per arm (method ``ean:invariant``, params ``generator`` 0/1). Returns one row per arm and
+    test condition.
+    """
+    from ferlib.config import resolve_device
+    from ferlib.data import load_splits, make_identity_pairs, make_synthfacs_split
+    from ferlib.models import build_backbone
+    from ferlib.models.invariant import InvariantBackbone, InvariantConfig, InvariantLoss, nuisance_targets
+    from ferlib.records import write_record
+    from ferlib.train import IndexedDataset, evaluate, fit, set_seed
+
+    prof = get_profile(profile)
+    dev = resolve_device(device)
+    n_epochs = int(epochs or prof.epochs)
+    splits = load_splits("synthfacs", profile=prof.name, seed=seed)
+    size = splits.train.image_size[0]
+    tests = {"default": splits.test}
+    for c in conditions:
+        tests[c] = make_synthfacs_split(prof.synth_test, seed=seed, size=size, split="test", condition=c)
+    n_pairs = int(n_pairs or max(64, prof.synth_train // 4))
+    fa, fb = make_identity_pairs(n_pairs, seed=seed, size=size)
+    pairs = (fa.tensors()[0], fb.tensors()[0])
+    nuis = nuisance_targets(splits.train)
+    cfg = InvariantConfig()
+    rows = []
+    for on in (False, True):
+        set_seed(seed)
+        k = splits.train.num_classes
+        bb = build_backbone(prof.backbone, k, in_channels=splits.train.in_channels, width=prof.width,
+                            image_size=size)
+        model = InvariantBackbone(bb, k, cfg, enabled=on)
+        loss_fn = InvariantLoss(nuis, pairs, config=cfg, seed=seed) if on else None
+        res = fit(model, IndexedDataset(splits.train) if on else splits.train, splits.val,
+                  epochs=n_epochs, batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss_fn,
+                  device=dev, seed=seed, progress=progress, num_workers=prof.num_workers)
+        accs = {c: float(evaluate(res.model, ds, device=dev)["accuracy"]) for c, ds in tests.items()}
+        params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
+                  "epochs": n_epochs, "generator": int(on), "n_pairs": n_pairs,
+                  **{f"inv_{k2}": v for k2, v in cfg.to_dict().items() if k2 != "nuisances"}}
+        record = None
+        if results_path is not None:
+            metrics = evaluate(res.model, splits.test, device=dev)
+            metrics = {k2: v for k2, v in metrics.items() if k2 not in ("scores", "y_pred", "y_true")}
+            record = write_record(Path(results_path), method="ean:invariant", dataset="synthfacs",
+                                  split=splits.test.split, metrics=metrics, params=params, seed=seed,
+                                  device=res.device, wall_time=res.wall_time, source=source,
+                                  extra={"condition_accuracy": accs, "best_epoch": res.best_epoch})
+        for c, acc in accs.items():
+            rows.append({"generator": "on" if on else "off", "condition": c, "accuracy": acc,
+                         "record": None if record is None else str(record)})
+    return pd.DataFrame(rows)

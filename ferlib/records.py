@@ -1,0 +1,228 @@
+"""Results records: one JSON file per experiment, and a loader that turns a folder of them into
+a pandas table (see notebooks/02_baseline, "Results records", and the scoreboard page).
+
+A record holds what a published FER number needs to be checked: method, dataset, evaluation
+split, the metrics of :func:`ferlib.metrics.classification_metrics` (with per-class recall by
+class name), the parameters, the seed, the device, the wall time, and provenance filled in
+automatically (git commit and whether the tree was dirty, torch / torchvision / python
+versions, platform, the command line or the notebook, UTC time)::
+
+    {"format": 1, "method": ..., "dataset": ..., "split": ..., "seed": ..., "device": ...,
+     "wall_time": ..., "metrics": {...}, "params": {...}, "extra": {...},
+     "provenance": {"git_commit": ..., "git_dirty": ..., "torch": ..., "python": ..., ...}}
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["write_record", "read_record", "load_records", "provenance", "to_jsonable",
+           "RECORD_FORMAT"]
+
+RECORD_FORMAT = 1
+# arrays that ferlib.train.evaluate returns beside the metrics; not metrics, never recorded
+_NOT_METRICS = ("scores", "y_pred", "y_true")
+_BASE_COLUMNS = ["file", "method", "dataset", "split", "seed", "device", "wall_time", "time_utc",
+                 "git_commit", "source"]
+
+
+def to_jsonable(obj, *, where: str = "value", nan: str = "null"):
+    """``obj`` with NumPy / torch scalars and arrays, tuples, Paths and dataclasses turned into
+    plain JSON types. Non-finite floats become None (``nan="null"``) or raise ValueError naming
+    ``where`` (``nan="error"``)."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v, where=f"{where}.{k}", nan=nan) for k, v in obj.items()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj), where=where, nan=nan)
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v, where=f"{where}[{i}]", nan=nan) for i, v in enumerate(obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        if not math.isfinite(value):
+            if nan == "error":
+                raise ValueError(f"{where} is {value}: a record may not hold non-finite metrics")
+            return None
+        return value
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist(), where=where, nan=nan)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    try:
+        import torch
+        if torch.is_tensor(obj):
+            return to_jsonable(obj.detach().cpu().tolist(), where=where, nan=nan)
+        if isinstance(obj, torch.device):
+            return str(obj)
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(f"{where}: cannot store a {type(obj).__name__} in a JSON record")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance(source: str | None = None) -> dict:
+    """Where and how a result was made: git commit (+ dirty flag, tracked files only), library
+    versions, Python, platform, command line, ``source`` (e.g. the notebook name), UTC time."""
+    import torch
+
+    try:
+        import torchvision
+        tv = torchvision.__version__
+    except ImportError:  # pragma: no cover
+        tv = None
+    from ferlib import __version__ as ferlib_version
+
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {
+        "git_commit": commit,
+        "git_dirty": None if status is None else bool(status),
+        "ferlib": ferlib_version,
+        "torch": torch.__version__,
+        "torchvision": tv,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "command": list(sys.argv),
+        "source": source,
+        "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", str(text)).strip("_") or "x"
+
+
+def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapping,
+                 params: Mapping, seed: int, device, wall_time: float, source: str | None = None,
+                 extra: Mapping | None = None, name: str | None = None) -> Path:
+    """Write one experiment's JSON record into ``folder`` and return its path.
+
+    The file name is ``<method>_<dataset>_<split>_<hash>.json`` with a hash of the params and
+    seed (a rerun of the same experiment replaces its record), or ``name`` (+ ``.json``).
+    Non-finite metrics are an error; non-finite values in params/extra become null. The
+    ``scores`` / ``y_pred`` / ``y_true`` arrays of ``ferlib.train.evaluate`` are left out of
+    ``metrics`` (put them in ``extra`` if you need them). Written atomically.
+    """
+    for label, value in (("method", method), ("dataset", dataset), ("split", split)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"write_record: {label} must be a non-empty string, got {value!r}")
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"write_record: metrics must be a dict, got {type(metrics).__name__}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"write_record: params must be a dict, got {type(params).__name__}")
+    wall = float(wall_time)
+    if not math.isfinite(wall) or wall < 0:
+        raise ValueError(f"write_record: wall_time must be a finite number >= 0, got {wall_time!r}")
+    clean_metrics = to_jsonable({k: v for k, v in metrics.items() if k not in _NOT_METRICS},
+                                where="metrics", nan="error")
+    clean_params = to_jsonable(dict(params), where="params")
+    record = {
+        "format": RECORD_FORMAT,
+        "method": method,
+        "dataset": dataset,
+        "split": split,
+        "seed": to_jsonable(seed, where="seed"),
+        "device": str(device),
+        "wall_time": wall,
+        "metrics": clean_metrics,
+        "params": clean_params,
+        "extra": to_jsonable(dict(extra or {}), where="extra"),
+        "provenance": provenance(source),
+    }
+    if name is None:
+        key = json.dumps({"params": clean_params, "seed": record["seed"]}, sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+        name = f"{_slug(method)}_{_slug(dataset)}_{_slug(split)}_{digest}.json"
+    elif not name.endswith(".json"):
+        name = name + ".json"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path) -> dict:
+    """One record as a dict; a file that is not valid JSON or not a record is a ValueError."""
+    path = Path(path)
+    try:
+        rec = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(rec, dict) or "method" not in rec or "metrics" not in rec:
+        raise ValueError(f"{path}: not a results record (no 'method' / 'metrics')")
+    return rec
+
+
+def _flatten(rec: dict, file: str) -> dict:
+    prov = rec.get("provenance") or {}
+    row = {"file": file, "method": rec.get("method"), "dataset": rec.get("dataset"),
+           "split": rec.get("split"), "seed": rec.get("seed"), "device": rec.get("device"),
+           "wall_time": rec.get("wall_time"), "time_utc": prov.get("time_utc"),
+           "git_commit": prov.get("git_commit"), "source": prov.get("source")}
+    for key, value in (rec.get("metrics") or {}).items():
+        if key == "per_class_recall" and isinstance(value, Mapping):
+            row.update({f"recall/{c}": v for c, v in value.items()})
+        elif key == "per_class_ap" and isinstance(value, Mapping):
+            row.update({f"ap/{c}": v for c, v in value.items()})
+        elif value is None or isinstance(value, (int, float, str, bool)):
+            row[key] = value
+    for key, value in (rec.get("params") or {}).items():
+        if value is None or isinstance(value, (int, float, str, bool)):
+            row[f"param/{key}"] = value
+        else:
+            row[f"param/{key}"] = json.dumps(value)
+    return row
+
+
+def load_records(folder, pattern: str = "*.json") -> pd.DataFrame:
+    """A table with one row per record in ``folder`` matching ``pattern`` (``"**/*.json"`` to
+    search subfolders). Columns: file, method, dataset, split, seed, device, wall_time,
+    time_utc, git_commit, source; scalar metrics by name (accuracy, macro_f1, ...);
+    ``recall/<class>`` and ``ap/<class>``; ``param/<name>`` (non-scalar params as JSON text).
+    JSON files that are not records are skipped; an unreadable one is a ValueError. A missing
+    or empty folder gives an empty table (notebooks print "no records" rather than fail)."""
+    folder = Path(folder)
+    rows = []
+    if folder.is_dir():
+        for path in sorted(folder.glob(pattern)):
+            try:
+                rec = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: not valid JSON ({err})") from None
+            if isinstance(rec, dict) and "method" in rec and "metrics" in rec:
+                rows.append(_flatten(rec, str(path.relative_to(folder))))
+    if not rows:
+        return pd.DataFrame(columns=_BASE_COLUMNS)
+    df = pd.DataFrame(rows)
+    return df.sort_values(["time_utc", "file"], na_position="first").reset_index(drop=True)

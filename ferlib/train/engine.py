@@ -1,0 +1,612 @@
+"""The one training loop every chapter uses (see notebooks/02_baseline, "The training engine").
+
+:func:`fit` trains a classifier with a pluggable loss (``loss_fn``), prediction rule
+(``predict_fn``), optimiser, learning-rate schedule and sampler; evaluates the validation split
+(and the test split, if given) after every epoch; keeps the weights of the epoch that is best on
+the VALIDATION split (never the test split); and reports both the selected epoch's test metrics
+and the mean of the last five epochs' test metrics, because published FER numbers mix the two
+(RUL/SCN/DAN report the best test epoch; noisy-label tables report the last-5 mean; see
+/work/shared/notes/reference-facts.md, "How published numbers are made").
+
+Design points
+-------------
+* Epochs are numbered from 1; ``loss_fn`` receives that number (SCN "relabel from epoch 10"
+  counts the same way as its reference code).
+* Every epoch's sample order is a function of ``(seed, epoch)`` only (see
+  :mod:`ferlib.train.samplers`), so a resumed run repeats an uninterrupted one exactly on the
+  CPU, and a run on several processes sees the same global batches as a run on one.
+* With ``checkpoint_dir`` the whole run state (model, optimiser, scheduler, AMP scaler, the RNG
+  states of Python/NumPy/torch, the loader's generator, the loss's own ``state_dict`` if it has
+  one, history and best weights) is written atomically after every epoch; calling ``fit`` again
+  with the same arguments continues from the last finished epoch.
+* Mixed precision (``torch.autocast`` float16 + ``GradScaler``) is used on CUDA only.
+* When ``torch.distributed`` is initialised (``torchrun``), ``fit`` trains data-parallel by
+  itself: ``batch_size`` is the GLOBAL batch (each of W ranks loads ``batch_size / W``), the
+  model is wrapped in DistributedDataParallel, rank 0 evaluates and every rank returns the same
+  :class:`FitResult`. See :mod:`ferlib.train.ddp`.
+* A :class:`~ferlib.data.FaceDataset` (optionally wrapped in :class:`IndexedDataset`) is read a
+  whole batch at a time by fancy indexing of its uint8 array; the tensors are bit-identical to
+  collating ``ds[i]`` item by item, without the per-item Python cost.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSampler, Sampler,
+                              SequentialSampler)
+from tqdm.auto import tqdm
+
+from ferlib.config import resolve_device
+from ferlib.train.samplers import DistributedClassBalancedSampler
+from ferlib.train.seed import get_rng_state, set_rng_state, set_seed
+
+__all__ = ["fit", "evaluate", "FitResult", "IndexedDataset", "CHECKPOINT_NAME", "SCALAR_METRICS",
+           "default_loss", "unwrap_model"]
+
+CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_FORMAT = 1
+# scalar metrics of ferlib.metrics.classification_metrics that go into the history table
+SCALAR_METRICS = ("accuracy", "mean_class_accuracy", "macro_f1", "mAP", "max_class_recall",
+                  "min_class_recall")
+
+
+# ----------------------------------------------------------------------------------------------
+# datasets and loaders
+# ----------------------------------------------------------------------------------------------
+class IndexedDataset(Dataset):
+    """Wraps a dataset so that items are ``(x, y, idx)``; :func:`fit` then calls
+    ``loss_fn(model, x, y, epoch, idx=idx)`` with ``idx`` a CPU int64 tensor (B,) of row
+    numbers in the wrapped dataset (SCN relabelling, per-sample weights).
+
+    Attribute access (``labels``, ``class_names``, ``clean_labels``, ...) is forwarded to the
+    wrapped dataset.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        item = self.dataset[i]
+        return item[0], item[1], i
+
+    def __getattr__(self, name):
+        if name == "dataset":  # not set yet (unpickling): avoid infinite recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"IndexedDataset({self.dataset!r})"
+
+
+def _batchable(dataset):
+    """(FaceDataset, with_index) when the dataset can be read a batch at a time, else None."""
+    from ferlib.data.dataset import FaceDataset
+
+    with_index, ds = False, dataset
+    if type(ds) is IndexedDataset:
+        ds, with_index = ds.dataset, True
+    if isinstance(ds, FaceDataset) and type(ds).__getitem__ is FaceDataset.__getitem__:
+        return ds, with_index
+    return None
+
+
+class _BatchReader(Dataset):
+    """Reads a list of rows of a FaceDataset at once; same tensors as collating ``ds[i]``."""
+
+    def __init__(self, ds, with_index: bool):
+        self.ds, self.with_index = ds, with_index
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)  # (B,)
+        x = torch.from_numpy(self.ds.images[rows]).float().div_(255.0)  # (B, H, W[, C])
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+        y = torch.from_numpy(self.ds.labels[rows])  # (B,)
+        return (x, y, torch.from_numpy(rows)) if self.with_index else (x, y)
+
+
+def _make_loader(dataset, batch_size: int, sampler: Sampler, *, drop_last: bool = False,
+                 generator: torch.Generator | None = None, num_workers: int = 0,
+                 pin_memory: bool = False) -> DataLoader:
+    fast = _batchable(dataset)
+    common = dict(generator=generator, num_workers=num_workers, pin_memory=pin_memory)
+    if fast is not None:
+        return DataLoader(_BatchReader(*fast), batch_size=None,
+                          sampler=BatchSampler(sampler, batch_size, drop_last), **common)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **common)
+
+
+def _labels_of(dataset, what: str) -> np.ndarray:
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise TypeError(f"{what} needs a dataset with a .labels array; "
+                        f"{type(dataset).__name__} has none")
+    return np.asarray(labels)
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare model inside a DistributedDataParallel / DataParallel wrapper."""
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel,
+                                              nn.DataParallel)) else model
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for t in model.parameters():
+        return t.device
+    return None
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
+             predict_fn: Callable | None = None, amp: bool = True, progress: bool = False) -> dict:
+    """Metrics of ``model`` on ``dataset`` (ferlib.metrics.classification_metrics) plus
+    ``"scores"`` (N, K) softmax probabilities, ``"y_pred"`` (N,) and ``"y_true"`` (N,) as NumPy.
+
+    ``predict_fn(model, x) -> logits`` replaces ``model(x)`` (e.g. RUL tests on the unmixed mean
+    feature). Labels are ``dataset.labels``, except that a dataset with ``clean_labels`` (a
+    training split whose labels were flipped, :func:`ferlib.data.flip_labels`) is scored against
+    its clean labels. The model is moved to ``device`` (in place) and left in the mode it was in.
+    Mixed precision is used on CUDA when ``amp``.
+    """
+    from ferlib.metrics import classification_metrics
+
+    dev = resolve_device(device)
+    model = unwrap_model(model)
+    model.to(dev)
+    if len(dataset) == 0:
+        raise ValueError(f"cannot evaluate on an empty dataset ({dataset!r})")
+    loader = _make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
+                          pin_memory=dev.type == "cuda")
+    was_training = model.training
+    model.eval()
+    use_amp = amp and dev.type == "cuda"
+    logits_all, y_all = [], []
+    try:
+        for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            x = batch[0].to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(x) if predict_fn is None else predict_fn(model, x)  # (B, K)
+            if not (torch.is_tensor(logits) and logits.ndim == 2 and logits.shape[0] == x.shape[0]):
+                raise TypeError("predict_fn/model must return logits of shape (B, K); got "
+                                f"{getattr(logits, 'shape', type(logits).__name__)} for B={x.shape[0]}")
+            logits_all.append(logits.float().cpu())
+            y_all.append(torch.as_tensor(batch[1]))
+    finally:
+        model.train(was_training)
+    logits = torch.cat(logits_all)  # (N, K)
+    if not torch.isfinite(logits).all():
+        raise FloatingPointError(f"the model produced non-finite logits on {dataset!r}")
+    scores = torch.softmax(logits, dim=1).numpy()  # (N, K)
+    y_pred = scores.argmax(1)
+    clean = getattr(dataset, "clean_labels", None)
+    y_true = np.asarray(clean if clean is not None else torch.cat(y_all).numpy(), dtype=np.int64)
+    k = scores.shape[1]
+    class_names = getattr(dataset, "class_names", None) or tuple(str(i) for i in range(k))
+    if len(class_names) != k:
+        raise ValueError(f"the model outputs {k} classes but the dataset has {len(class_names)} "
+                         f"({', '.join(class_names)})")
+    metrics = classification_metrics(y_true, y_pred, scores=scores, class_names=class_names)
+    return {**metrics, "scores": scores, "y_pred": y_pred, "y_true": y_true}
+
+
+# ----------------------------------------------------------------------------------------------
+# fit
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    ``history``: one row per epoch (epoch, lr, train_loss, train_acc, val_<metric>, test_<metric>,
+    val_recall_<class>, test_recall_<class>, epoch_time). ``val_metrics`` / ``test_metrics``: the
+    full metric dicts at ``best_epoch`` (selected on validation). ``test_last5``: the mean of
+    the last min(5, epochs) epochs' test metrics (scalars and per_class_recall). ``wall_time``:
+    seconds over all epochs (also those run before a resume). ``model``: the bare model with the
+    best weights loaded. ``params``: the run's settings.
+    """
+
+    history: pd.DataFrame
+    best_epoch: int
+    val_metrics: dict
+    test_metrics: dict | None
+    test_last5: dict | None
+    wall_time: float
+    model: nn.Module
+    device: str
+    params: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        val = self.val_metrics.get("accuracy", float("nan")) if self.val_metrics else float("nan")
+        test = self.test_metrics.get("accuracy", float("nan")) if self.test_metrics else float("nan")
+        return (f"FitResult(best_epoch={self.best_epoch}/{len(self.history)}, val_accuracy={val:.4f}, "
+                f"test_accuracy={test:.4f}, wall_time={self.wall_time:.1f}s, device={self.device})")
+
+
+def default_loss(model, x, y, epoch, **kwargs):
+    """Cross-entropy on ``model(x)``: returns ``(loss, logits)``."""
+    logits = model(x)  # (B, K)
+    return F.cross_entropy(logits, y), logits
+
+
+def _dist_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _fit_device(device, world: int) -> torch.device:
+    dev = resolve_device(device)
+    if dev.type == "cuda" and world > 1 and dev.index is None:
+        local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
+        dev = torch.device("cuda", local)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def _plain(obj):
+    """Metrics made of Python types only (for weights_only checkpoints and JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj)
+    if isinstance(obj, (np.integer, int)) and not isinstance(obj, bool):
+        return int(obj)
+    return obj
+
+
+def _metrics_only(result: dict) -> dict:
+    return _plain({k: v for k, v in result.items() if k not in ("scores", "y_pred", "y_true")})
+
+
+def _flat_row(prefix: str, metrics: dict) -> dict:
+    row = {f"{prefix}_{k}": float(metrics[k]) for k in SCALAR_METRICS if k in metrics}
+    for name, value in (metrics.get("per_class_recall") or {}).items():
+        row[f"{prefix}_recall_{name}"] = float(value)
+    return row
+
+
+def _last5(history: list[dict], class_names) -> dict | None:
+    rows = [r for r in history if "test_accuracy" in r][-5:]
+    if not rows:
+        return None
+    out = {k: float(np.mean([r[f"test_{k}"] for r in rows])) for k in SCALAR_METRICS
+           if all(f"test_{k}" in r for r in rows)}
+    recall = {}
+    for name in class_names or ():
+        key = f"test_recall_{name}"
+        if all(key in r for r in rows):
+            recall[name] = float(np.mean([r[key] for r in rows]))
+    if recall:
+        out["per_class_recall"] = recall
+    out["epochs"] = [int(r["epoch"]) for r in rows]
+    return out
+
+
+def _check_output(out, batch_size: int):
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"loss_fn must return (loss, logits); got {type(out).__name__}")
+    loss, logits = out
+    if not (torch.is_tensor(loss) and loss.ndim == 0):
+        raise TypeError(f"loss_fn's loss must be a scalar tensor; got "
+                        f"{getattr(loss, 'shape', type(loss).__name__)}")
+    if not (torch.is_tensor(logits) and logits.ndim == 2 and logits.shape[0] == batch_size):
+        raise TypeError(f"loss_fn's logits must have shape (B={batch_size}, K); got "
+                        f"{getattr(logits, 'shape', type(logits).__name__)}")
+    return loss, logits
+
+
+def _allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients over ranks in one flat all-reduce (used when a custom loss_fn may call
+    the model's methods other than forward, which DistributedDataParallel cannot see)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch._utils._flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat.div_(world)
+    for p, g in zip(params, torch._utils._unflatten_dense_tensors(flat, grads)):
+        if p.grad is not None:
+            p.grad.copy_(g)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if a == b:
+            continue
+        if key == "model":
+            a_d, b_d = dict((k, tuple(s)) for k, s in a or []), dict((k, tuple(s)) for k, s in b or [])
+            names = list(b_d) + [k for k in a_d if k not in b_d]  # this model's order first
+            diff = [k for k in names if a_d.get(k) != b_d.get(k)]
+            first = diff[0]
+            detail = (f"model weights differ in {len(diff)} tensors, first {first!r}: "
+                      f"checkpoint {a_d.get(first)}, this run {b_d.get(first)}")
+        else:
+            detail = f"{key}: checkpoint has {a!r}, this run has {b!r}"
+        raise ValueError(f"checkpoint {path} was written by a different run ({detail}). Pass the "
+                         f"same arguments to resume, or use a new checkpoint_dir / delete {path}.")
+
+
+def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, lr: float = 1e-3,
+        optimizer=None, scheduler=None, loss_fn: Callable | None = None,
+        predict_fn: Callable | None = None, sampler=None, device="auto", seed: int = 0,
+        test_set=None, checkpoint_dir=None, select_metric: str = "accuracy",
+        progress: bool = True, on_epoch_end: Callable | None = None,
+        weight_decay: float = 1e-4, eval_batch_size: int = 256, num_workers: int = 0,
+        amp: bool = True) -> FitResult:
+    """Train ``model`` on ``train_set``, select the epoch on ``val_set``, report ``test_set``.
+
+    Parameters
+    ----------
+    epochs, batch_size, lr : run length, GLOBAL batch size (split over ranks under torchrun)
+        and learning rate of the default optimiser.
+    optimizer : None -> ``Adam(lr, weight_decay=weight_decay)``; or a factory
+        ``lambda params: torch.optim.SGD(params, ...)``; or a built optimiser.
+    scheduler : None or a factory ``lambda opt: ExponentialLR(opt, 0.9)``; stepped once per epoch.
+    loss_fn : ``loss_fn(model, x, y, epoch[, idx=idx]) -> (loss, logits)``; default cross-entropy.
+        ``idx`` is passed when the dataset yields ``(x, y, idx)`` (:class:`IndexedDataset`).
+        A loss object with ``state_dict``/``load_state_dict`` is checkpointed too.
+    predict_fn : ``predict_fn(model, x) -> logits`` for evaluation; default ``model(x)``.
+    sampler : None (shuffle), ``"balanced"`` (class-balanced with replacement,
+        :class:`~ferlib.train.samplers.DistributedClassBalancedSampler`), or a torch Sampler
+        (under torchrun it must shard itself: have ``num_replicas`` equal to the world size).
+    device : "auto" | "cpu" | "cuda" (:func:`ferlib.config.resolve_device`); AMP on CUDA if ``amp``.
+    seed : seeds Python/NumPy/torch at the start and the per-epoch sample order.
+    test_set : optional; evaluated every epoch but NEVER used for selection.
+    checkpoint_dir : if given, ``<dir>/last.pt`` is written after each epoch; if it exists, the
+        run resumes from it (a checkpoint from different arguments is a ValueError).
+    select_metric : a scalar metric of ferlib.metrics (higher is better), checked on val only.
+    progress : tqdm bar (tqdm.auto) with loss and running accuracy.
+    on_epoch_end : ``on_epoch_end(epoch, row, model)`` after each epoch's evaluation (before the
+        checkpoint); returning True stops training (the run then counts as finished).
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if len(train_set) == 0:
+        raise ValueError("train_set is empty")
+    if select_metric not in SCALAR_METRICS:
+        raise ValueError(f"select_metric {select_metric!r} is not one of {', '.join(SCALAR_METRICS)}")
+    world, rank = _dist_world()
+    is_main = rank == 0
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} (the global batch) must be divisible by the "
+                         f"number of processes {world}")
+    rank_batch = batch_size // world
+    dev = _fit_device(device, world)
+    use_amp = bool(amp) and dev.type == "cuda"
+    set_seed(seed)
+    model = unwrap_model(model).to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+
+    # optimiser, schedule, scaler
+    if optimizer is None:
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        opt = optimizer
+    elif callable(optimizer):
+        opt = optimizer(params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"the optimizer factory returned {type(opt).__name__}, not an Optimizer")
+    else:
+        raise TypeError(f"optimizer must be None, an Optimizer or a factory, got {optimizer!r}")
+    sched = scheduler(opt) if scheduler is not None else None
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp)
+
+    # sampler and loader: the order of epoch e depends on (seed, e) only
+    if sampler is None:
+        train_sampler, sampler_kind = DistributedSampler(
+            range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=seed), "shuffle"
+    elif isinstance(sampler, str):
+        if sampler != "balanced":
+            raise ValueError(f"sampler {sampler!r}: use None, 'balanced' or a torch Sampler")
+        train_sampler = DistributedClassBalancedSampler(
+            _labels_of(train_set, "sampler='balanced'"), seed=seed, num_replicas=world, rank=rank)
+        sampler_kind = "balanced"
+    elif isinstance(sampler, Sampler) or hasattr(sampler, "__iter__"):
+        if world > 1 and getattr(sampler, "num_replicas", None) != world:
+            raise ValueError(f"under torchrun (world size {world}) a custom sampler must shard "
+                             f"itself: {type(sampler).__name__} has num_replicas="
+                             f"{getattr(sampler, 'num_replicas', None)}")
+        train_sampler, sampler_kind = sampler, type(sampler).__name__
+    else:
+        raise TypeError(f"sampler must be None, 'balanced' or a Sampler, got {type(sampler).__name__}")
+    n_rank = len(train_sampler)
+    loader_gen = torch.Generator().manual_seed(seed)  # worker seeds; saved with the checkpoint
+    loader = _make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
+                          drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
+                          num_workers=num_workers, pin_memory=dev.type == "cuda")
+    loss_fn_ = loss_fn if loss_fn is not None else default_loss
+    class_names = tuple(getattr(val_set, "class_names", None) or getattr(train_set, "class_names", ()) or ())
+
+    run_params = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "weight_decay": weight_decay if optimizer is None else None,
+                  "optimizer": type(opt).__name__, "scheduler": type(sched).__name__ if sched else None,
+                  "sampler": sampler_kind, "select_metric": select_metric, "amp": use_amp,
+                  "world_size": world, "loss_fn": getattr(loss_fn, "__name__", type(loss_fn).__name__)
+                  if loss_fn is not None else "cross_entropy"}
+    fingerprint = {**{k: v for k, v in run_params.items() if k != "loss_fn"},
+                   "model": [(k, list(v.shape)) for k, v in model.state_dict().items()],
+                   "train_size": len(train_set), "val_size": len(val_set) if val_set is not None else None,
+                   "test_size": len(test_set) if test_set is not None else None}
+
+    # resume
+    history: list[dict] = []
+    best = {"epoch": 0, "score": None, "state": None, "val": {}, "test": None}
+    start_epoch, finished = 1, False
+    ckpt_path = None
+    if checkpoint_dir is not None:
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
+        if ckpt_path.exists():
+            try:
+                ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - report which file is unreadable
+                raise ValueError(f"cannot read checkpoint {ckpt_path}: {exc}") from exc
+            if ckpt.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"checkpoint {ckpt_path} has format {ckpt.get('format')}, "
+                                 f"expected {CHECKPOINT_FORMAT}")
+            _compare_fingerprints(ckpt["fingerprint"], fingerprint, ckpt_path)
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            if ckpt.get("loss_fn") is not None and hasattr(loss_fn, "load_state_dict"):
+                loss_fn.load_state_dict(ckpt["loss_fn"])
+            if ckpt.get("sampler_generator") is not None:
+                train_sampler.generator.set_state(ckpt["sampler_generator"])
+            loader_gen.set_state(ckpt["loader_generator"])
+            set_rng_state(ckpt["rng"])
+            history, best = ckpt["history"], ckpt["best"]
+            start_epoch, finished = ckpt["epoch"] + 1, ckpt["stopped"] or ckpt["epoch"] >= epochs
+        elif is_main:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+
+    # data parallel: DDP for the default loss; a flat gradient all-reduce for custom losses,
+    # which may call model methods other than forward (DDP only sees forward)
+    net, manual_sync = model, False
+    if world > 1:
+        if loss_fn is None:
+            net = nn.parallel.DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        else:
+            manual_sync = True
+            for t in model.state_dict().values():
+                dist.broadcast(t, 0)
+
+    bar = tqdm(total=(epochs - start_epoch + 1) * len(loader) if not finished else 0,
+               disable=not (progress and is_main), desc="fit", dynamic_ncols=True)
+    epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            if finished:
+                break
+            t0 = time.perf_counter()
+            if hasattr(train_sampler, "set_epoch"):
+                train_sampler.set_epoch(epoch)
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            net.train()
+            loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+            correct = torch.zeros((), device=dev, dtype=torch.int64)
+            seen, last_post = 0, time.perf_counter()
+            lr_now = opt.param_groups[0]["lr"]
+            for batch in loader:
+                x = batch[0].to(dev, non_blocking=True)  # (B, C, H, W)
+                y = batch[1].to(dev, non_blocking=True)  # (B,)
+                kw = {"idx": torch.as_tensor(batch[2])} if len(batch) > 2 else {}
+                with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+                    loss, logits = _check_output(loss_fn_(net, x, y, epoch, **kw), y.shape[0])
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if manual_sync:
+                    _allreduce_grads(params, world)
+                scaler.step(opt)
+                scaler.update()
+                n = y.shape[0]
+                loss_sum += loss.detach().double() * n
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += n
+                bar.update(1)
+                if not bar.disable and time.perf_counter() - last_post > 0.5:
+                    last_post = time.perf_counter()
+                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
+                                    acc=f"{correct.item() / seen:.3f}", refresh=False)
+            stats = torch.stack([loss_sum, correct.double(),
+                                 torch.tensor(float(seen), device=dev, dtype=torch.float64)])
+            if world > 1:
+                dist.all_reduce(stats)
+            train_loss, train_acc = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
+            if not math.isfinite(train_loss):
+                raise FloatingPointError(f"the training loss became {train_loss} in epoch {epoch}; "
+                                         f"lower the learning rate (lr={lr_now}) or check the inputs")
+            if sched is not None:
+                sched.step()
+            row = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc}
+
+            stop = False
+            if is_main:
+                val_m = test_m = None
+                if val_set is not None:
+                    val_m = _metrics_only(evaluate(model, val_set, eval_batch_size, dev, predict_fn, amp))
+                    row.update(_flat_row("val", val_m))
+                if test_set is not None:
+                    test_m = _metrics_only(evaluate(model, test_set, eval_batch_size, dev, predict_fn, amp))
+                    row.update(_flat_row("test", test_m))
+                score = val_m[select_metric] if val_m is not None else float(epoch)  # no val: last
+                if best["score"] is None or score > best["score"]:
+                    best = {"epoch": epoch, "score": float(score),
+                            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                            "val": val_m or {}, "test": test_m}
+                row["epoch_time"] = time.perf_counter() - t0
+                history.append(row)
+                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.3f}",
+                                **({"val": f"{val_m['accuracy']:.3f}"} if val_m else {}))
+                if on_epoch_end is not None:
+                    stop = bool(on_epoch_end(epoch, dict(row), model))
+            if world > 1:
+                flag = torch.tensor([int(stop)], device=dev)
+                dist.broadcast(flag, 0)
+                stop = bool(flag.item())
+            if ckpt_path is not None and is_main:
+                _save_atomic({
+                    "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
+                    "stopped": stop, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "scaler": scaler.state_dict(), "rng": get_rng_state(),
+                    "loader_generator": loader_gen.get_state(),
+                    "sampler_generator": train_sampler.generator.get_state()
+                    if isinstance(getattr(train_sampler, "generator", None), torch.Generator) else None,
+                    "loss_fn": loss_fn.state_dict() if hasattr(loss_fn, "state_dict") else None,
+                    "history": history, "best": best}, ckpt_path)
+            if stop:
+                break
+    finally:
+        bar.close()
+
+    # the result (rank 0 evaluated; every rank returns the same)
+    payload = None
+    if is_main:
+        payload = {"history": history, "best": best,
+                   "last5": _last5(history, class_names) if test_set is not None else None}
+    if world > 1:
+        box = [payload]
+        dist.broadcast_object_list(box, src=0)
+        payload = box[0]
+    best = payload["best"]
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    hist = pd.DataFrame(payload["history"])
+    return FitResult(history=hist, best_epoch=int(best["epoch"]), val_metrics=best["val"],
+                     test_metrics=best["test"], test_last5=payload["last5"],
+                     wall_time=float(hist["epoch_time"].sum()) if "epoch_time" in hist else 0.0,
+                     model=model, device=str(dev), params=run_params)

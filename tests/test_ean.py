@@ -1,0 +1,322 @@
+"""EAN (Du et al.) Eq. 3-8 pinned on a hand-made batch of 4 features, the warm-up schedule,
+inference modes, bad input, and the invariant feature generator (ferlib.models.ean / invariant).
+
+The hand batch: 2-D vectors at 0, 60, 120 and 180 degrees with different norms, so
+
+    C_s = [[ 1,  .5, -.5, -1 ],
+           [ .5,  1,  .5, -.5],
+           [-.5,  .5,  1,  .5],
+           [-1, -.5,  .5,  1 ]]
+
+With tau1 = 0.4 the graph is the path 0-1-2-3; tau2 = -0.8 adds the edge 0-3 (a cycle).
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from ferlib.models.ean import (EAN, EANConfig, EANLoss, GCN, adj_loss, adjacency,
+                               cosine_similarity_matrix, ean_loss_fn, ean_predict_batch,
+                               ean_predict_single, graph_active, hard_adjacency, label_mask,
+                               normalized_adjacency, soft_adjacency)
+from ferlib.models.invariant import (InvariantBackbone, InvariantConfig, InvariantLoss,
+                                     grad_reverse, nuisance_targets, pair_consistency)
+
+S3 = math.sqrt(3.0)
+
+
+def hand_features():
+    return torch.tensor([[2.0, 0.0],                     # 0 deg, norm 2
+                         [0.5 * 3, S3 / 2 * 3],          # 60 deg, norm 3
+                         [-0.5, S3 / 2],                 # 120 deg, norm 1
+                         [-4.0, 0.0]])                   # 180 deg, norm 4
+
+
+CS = torch.tensor([[1.0, 0.5, -0.5, -1.0],
+                   [0.5, 1.0, 0.5, -0.5],
+                   [-0.5, 0.5, 1.0, 0.5],
+                   [-1.0, -0.5, 0.5, 1.0]])
+PATH = torch.tensor([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=torch.float32)
+
+
+class TinyBackbone(nn.Module):
+    """Stand-in for a ferlib backbone: flatten -> linear -> relu."""
+
+    def __init__(self, in_dim=16, dim=8, num_classes=3):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, dim), nn.ReLU())
+        self.feature_dim = dim
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward_features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x))
+
+
+# ------------------------------------------------------------------ Eq. 3
+def test_cosine_matrix_hand_batch():
+    cs = cosine_similarity_matrix(hand_features())
+    torch.testing.assert_close(cs, CS, atol=1e-6, rtol=0)
+
+
+def test_cosine_zero_row_is_zero_not_nan():
+    h = hand_features()
+    h[2] = 0.0
+    cs = cosine_similarity_matrix(h)
+    assert torch.isfinite(cs).all()
+    assert (cs[2] == 0).all() and (cs[:, 2] == 0).all()       # its self-similarity too
+    torch.testing.assert_close(cs[[0, 1, 3]][:, [0, 1, 3]], CS[[0, 1, 3]][:, [0, 1, 3]],
+                               atol=1e-6, rtol=0)
+    a = hard_adjacency(cs, 0.4)
+    assert a[2].sum() == 0 and a[:, 2].sum() == 0              # an isolated node
+
+
+def test_cosine_matches_torch_on_random_batch():
+    h = torch.randn(6, 5, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.functional.cosine_similarity(h[:, None, :], h[None, :, :], dim=2)
+    torch.testing.assert_close(cosine_similarity_matrix(h), ref, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------ Eq. 4
+def test_single_and_two_threshold_adjacency():
+    torch.testing.assert_close(hard_adjacency(CS, 0.4), PATH)
+    cycle = PATH.clone()
+    cycle[0, 3] = cycle[3, 0] = 1
+    torch.testing.assert_close(hard_adjacency(CS, 0.4, -0.8), cycle)
+    # tau1 = 0.5 keeps the 0.5 pairs (>=), tau2 = -0.5 adds all the -0.5 and -1 pairs
+    assert hard_adjacency(CS, 0.5).sum() == 6
+    assert hard_adjacency(CS, 0.5, -0.5).sum() == 12           # every off-diagonal pair
+
+
+def test_diagonal_choice():
+    assert torch.diagonal(hard_adjacency(CS, 0.4)).sum() == 0  # default: no self-edges in A
+    a_lit = hard_adjacency(CS, 0.4, self_loops=True)           # the literal Eq. 4
+    torch.testing.assert_close(a_lit, PATH + torch.eye(4))
+    # self-loops then come twice: A + I has 2 on the diagonal
+    a_hat = normalized_adjacency(a_lit)
+    deg = torch.tensor([3.0, 4.0, 4.0, 3.0])
+    torch.testing.assert_close(torch.diagonal(a_hat), 2 / deg)
+    assert torch.diagonal(label_mask(torch.tensor([0, 0, 1, 1]))).sum() == 0
+    assert torch.diagonal(label_mask(torch.tensor([0, 0, 1, 1]), self_loops=True)).sum() == 4
+
+
+def test_soft_adjacency_values_and_limit():
+    s = soft_adjacency(CS, 0.4, temperature=0.05)
+    assert s[0, 1].item() == pytest.approx(1 / (1 + math.exp(-2.0)), abs=1e-6)   # sigmoid(2)
+    assert s[0, 2].item() == pytest.approx(1 / (1 + math.exp(18.0)), abs=1e-9)   # sigmoid(-18)
+    assert torch.diagonal(s).sum() == 0
+    cold = soft_adjacency(CS, 0.4, -0.8, temperature=1e-3)
+    torch.testing.assert_close(cold, hard_adjacency(CS, 0.4, -0.8), atol=1e-6, rtol=0)
+    two = soft_adjacency(CS, 0.4, -0.8, temperature=0.5)
+    assert (two <= 1).all() and (two >= 0).all()
+
+
+def test_hard_threshold_has_no_gradient_soft_and_ste_do():
+    y = torch.tensor([0, 0, 0, 1])
+    grads = {}
+    for mode in ("hard", "soft", "ste"):
+        h = hand_features().requires_grad_(True)
+        a = adjacency(cosine_similarity_matrix(h), 0.4, mode=mode, temperature=0.1)
+        loss = adj_loss(a, label_mask(y))
+        if mode == "hard":
+            assert not loss.requires_grad                      # Eq. 4 as printed: no gradient
+            continue
+        loss.backward()
+        grads[mode] = h.grad.abs().sum().item()
+        if mode == "ste":                                      # value = the hard graph
+            torch.testing.assert_close(a.detach(), PATH)
+    assert grads["soft"] > 0 and grads["ste"] > 0
+
+
+# ------------------------------------------------------------------ Eq. 5-6
+def test_mask_and_loss_hand_values():
+    y = torch.tensor([0, 0, 0, 1])
+    m = label_mask(y)
+    expect = torch.tensor([[0, 1, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.float32)
+    torch.testing.assert_close(m, expect)
+    a = hard_adjacency(CS, 0.4)
+    # sum(A_mask * A) = 4 (pairs 0-1, 1-2 both ways), sum(A_mask) = 6
+    assert adj_loss(a, m, alpha=0.1).item() == pytest.approx(0.1 * (4 - 6) ** 2)       # 0.4
+    assert adj_loss(a, m, alpha=0.1, normalize=True).item() == pytest.approx(0.4 / 36)
+    # one-sided: a graph with every edge costs nothing, although it links different labels
+    full = torch.ones(4, 4) - torch.eye(4)
+    assert adj_loss(full, m).item() == 0.0
+    # no same-label pair: literal 0, normalised 0 (not 0/0)
+    m0 = label_mask(torch.tensor([0, 1, 2, 3]))
+    assert adj_loss(a, m0, normalize=True).item() == 0.0
+
+
+def test_literal_loss_grows_like_batch_to_the_fourth():
+    def worst(b):   # every sample the same label, no edge: (0 - b(b-1))^2 * alpha
+        y = torch.zeros(b, dtype=torch.long)
+        return adj_loss(torch.zeros(b, b), label_mask(y), alpha=1.0)
+    assert worst(8).item() == (8 * 7) ** 2
+    assert worst(16).item() / worst(8).item() == pytest.approx((16 * 15 / (8 * 7)) ** 2)
+    y = torch.zeros(16, dtype=torch.long)
+    assert adj_loss(torch.zeros(16, 16), label_mask(y), alpha=1.0, normalize=True).item() == 1.0
+
+
+# ------------------------------------------------------------------ Eq. 7-8
+def test_normalised_adjacency_hand_values():
+    a_hat = normalized_adjacency(PATH)               # degrees of A + I: 2, 3, 3, 2
+    r6 = 1 / math.sqrt(6)
+    expect = torch.tensor([[1 / 2, r6, 0, 0],
+                           [r6, 1 / 3, 1 / 3, 0],
+                           [0, 1 / 3, 1 / 3, r6],
+                           [0, 0, r6, 1 / 2]])
+    torch.testing.assert_close(a_hat, expect)
+    row = normalized_adjacency(PATH, "row")
+    torch.testing.assert_close(row.sum(1), torch.ones(4))
+    torch.testing.assert_close(row[1], torch.tensor([1 / 3, 1 / 3, 1 / 3, 0]))
+    cycle = hard_adjacency(CS, 0.4, -0.8)
+    torch.testing.assert_close(normalized_adjacency(cycle), (cycle + torch.eye(4)) / 3)
+
+
+def test_gcn_with_identity_is_exactly_the_mlp():
+    torch.manual_seed(0)
+    gcn = GCN(5, 3, hidden=7)
+    h = torch.randn(6, 5)
+    mlp = gcn.as_mlp()
+    out_i = gcn(h, torch.eye(6))                     # A = I: A_hat = 2I / 2 = I
+    out_0 = gcn(h, torch.zeros(6, 6))                # A = 0 (our diagonal convention)
+    out_none = gcn(h, None)
+    assert torch.equal(out_i, mlp(h)) and torch.equal(out_0, mlp(h)) and torch.equal(out_none, mlp(h))
+    # and the same as an nn.Linear MLP with copied weights
+    ref = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
+    for lin, layer in zip((ref[0], ref[2]), gcn.layers):
+        lin.weight.data.copy_(layer.weight.data)
+        lin.bias.data.copy_(layer.bias.data)
+    torch.testing.assert_close(out_i, ref(h))
+
+
+def test_gcn_layer_propagates_on_hand_graph():
+    gcn = GCN(2, 2, num_layers=1)
+    with torch.no_grad():
+        gcn.layers[0].weight.copy_(torch.eye(2))
+        gcn.layers[0].bias.zero_()
+    h = hand_features()
+    torch.testing.assert_close(gcn(h, PATH), normalized_adjacency(PATH) @ h)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("tau1,tau2", [(1.5, None), (-1.2, None), (0.5, -1.01), (0.3, 0.3), (0.2, 0.6)])
+def test_bad_thresholds(tau1, tau2):
+    with pytest.raises(ValueError, match="tau"):
+        hard_adjacency(CS, tau1, tau2)
+    with pytest.raises(ValueError, match="tau"):
+        EANConfig(tau1=tau1, tau2=tau2)
+
+
+def test_batch_of_one_and_bad_features():
+    with pytest.raises(ValueError, match="batch of 1"):
+        cosine_similarity_matrix(torch.ones(1, 4))
+    with pytest.raises(ValueError, match="batch of 1"):
+        label_mask(torch.tensor([3]))
+    with pytest.raises(ValueError, match="2-D"):
+        cosine_similarity_matrix(torch.ones(4))
+    bad = hand_features()
+    bad[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="row 1"):
+        cosine_similarity_matrix(bad)
+    with pytest.raises(ValueError, match="non-negative"):
+        normalized_adjacency(-PATH)
+
+
+# ------------------------------------------------------------------ model, schedule, inference
+def make_ean(warmup=2, **kw):
+    torch.manual_seed(0)
+    return EAN(TinyBackbone(), 3, EANConfig(tau1=0.3, warmup_epochs=warmup, **kw))
+
+
+def test_warmup_schedule():
+    assert [graph_active(e, 2) for e in (1, 2, 3, 4)] == [False, False, True, True]
+    assert graph_active(1, 0) and graph_active(None, 50)
+    model = make_ean(warmup=2)
+    x = torch.rand(8, 1, 4, 4)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    loss_fn = EANLoss()
+    for epoch in (1, 2):
+        loss, logits = loss_fn(model, x, y, epoch)
+        assert model.last["A"] is None and loss_fn.last["adj"] == 0.0
+        ce = nn.functional.cross_entropy(logits, y)
+        assert loss.item() == pytest.approx(ce.item())
+    loss, logits = loss_fn(model, x, y, 3)
+    assert model.last["A"] is not None and loss_fn.last["adj"] > 0
+    a = model.last["A"].detach()
+    expect = 0.1 * ((label_mask(y) * a).sum() - label_mask(y).sum()) ** 2 / label_mask(y).sum() ** 2
+    assert loss_fn.last["adj"] == pytest.approx(expect.item(), rel=1e-5)
+    loss2, _ = ean_loss_fn(model, x, y, 3)
+    assert loss2.item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_inference_single_vs_batch():
+    model = make_ean(warmup=0).eval()
+    x = torch.rand(6, 1, 4, 4)
+    with torch.no_grad():
+        single = ean_predict_single(model, x)
+        one_by_one = torch.cat([ean_predict_single(model, x[i:i + 1]) for i in range(6)])
+        torch.testing.assert_close(single, one_by_one)                   # batch-independent
+        h = model.backbone.forward_features(x)
+        assert torch.equal(single, model.head.as_mlp()(h))                # A = I: the MLP
+        batch = ean_predict_batch(model, x)
+        _, a = model.build_graph(h)
+        torch.testing.assert_close(batch, model.head(h, a))
+        assert a.sum() > 0 and not torch.allclose(batch, single)          # the graph matters
+        # a batch of one falls back to A = I instead of failing
+        torch.testing.assert_close(ean_predict_batch(model, x[:1]), single[:1])
+
+
+def test_fit_integration():
+    train_mod = pytest.importorskip("ferlib.train")
+    pytest.importorskip("ferlib.metrics", reason="the engine's metrics module is not written yet")
+    from ferlib.data.dataset import FaceDataset
+    rng = np.random.default_rng(0)
+    ds = FaceDataset(rng.integers(0, 255, (48, 4, 4), dtype=np.uint8), rng.integers(0, 3, 48),
+                     ("a", "b", "c"), "toy", "train")
+    model = make_ean(warmup=1)
+    res = train_mod.fit(model, ds, ds.subset(range(16), "val"), epochs=2, batch_size=16, lr=1e-2,
+                        loss_fn=EANLoss(), predict_fn=ean_predict_single, device="cpu",
+                        progress=False)
+    assert len(res.history) == 2 and np.isfinite(res.history["train_loss"]).all()
+
+
+# ------------------------------------------------------------------ invariant generator
+def test_gradient_reversal():
+    x = torch.randn(3, 2, requires_grad=True)
+    (grad_reverse(x, 0.5) * torch.tensor([1.0, 2.0])).sum().backward()
+    torch.testing.assert_close(x.grad, -0.5 * torch.tensor([[1.0, 2.0]]).expand(3, 2))
+
+
+def test_invariant_generator_starts_as_identity_and_loss_parts():
+    torch.manual_seed(0)
+    inv = InvariantBackbone(TinyBackbone(), 3, InvariantConfig(pair_batch=4))
+    x = torch.rand(6, 1, 4, 4)
+    torch.testing.assert_close(inv.forward_features(x), inv.backbone.forward_features(x))
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert pair_consistency(a, 3 * a).item() == pytest.approx(0.0, abs=1e-6)
+    assert pair_consistency(a, a.flip(1)).item() == pytest.approx(1.0)
+    nuis = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 1], [0, 0, 0], [1, 0, 1]], np.float32)
+    loss_fn = InvariantLoss(nuis, pairs=(torch.rand(5, 1, 4, 4), torch.rand(5, 1, 4, 4)))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    loss, logits = loss_fn(inv, x, y, 1, idx=torch.arange(6))
+    assert logits.shape == (6, 3) and loss_fn.last["adv"] > 0 and loss_fn.last["pair"] >= 0
+    loss.backward()
+    assert inv.discriminator.net[0].weight.grad.abs().sum() > 0
+    assert inv.generator.net[2].weight.grad.abs().sum() > 0
+
+
+def test_nuisance_targets():
+    class DS:
+        name = "fake"
+        extras = {"pose": np.array([[0, 5.0], [0, -40.0], [0, 25.0]]),
+                  "occluded": np.array([False, True, False]),
+                  "illumination": np.array([1.0, 0.5, 0.9])}
+    t = nuisance_targets(DS())
+    np.testing.assert_array_equal(t, [[0, 0, 0], [1, 1, 1], [1, 0, 0]])
+    DS.extras = {"pose": DS.extras["pose"]}
+    with pytest.raises(ValueError, match="occluded"):
+        nuisance_targets(DS())

@@ -1,0 +1,301 @@
+"""The book's foundation: Jupytext pairs, parameters cells, table of contents, and the runner
+``python -m ferlib.book`` (argument errors, execution cache, failure report, sweeps).
+
+Two tests start a Jupyter kernel on tests/fixtures/tiny.py (a few seconds each); everything else
+is pure Python.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from ferlib import book
+from ferlib.config import PROFILES
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "tiny.py"
+
+
+def _signature(nb):
+    return [(c.cell_type, c.source.strip("\n")) for c in nb.cells]
+
+
+def _parameters_cells(nb):
+    return [c for c in nb.cells if "parameters" in (c.metadata.get("tags") or [])]
+
+
+# ------------------------------------------------------------------ the committed notebooks
+
+def test_there_are_notebooks():
+    assert any(p.stem == "00_introduction" for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_pair_in_sync(py):
+    """notebooks/NAME.ipynb has exactly the cells of notebooks/NAME.py (outputs ignored)."""
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.is_file(), (f"{ipynb.relative_to(ROOT)} is missing: run "
+                             f"`python -m ferlib.book --only {py.stem} --update-committed "
+                             "--device cpu`")
+    from_py, from_ipynb = jupytext.read(py), jupytext.read(ipynb)
+    assert _signature(from_py) == _signature(from_ipynb), (
+        f"{py.name} and {ipynb.name} are out of sync: the .py is the source; refresh the "
+        f".ipynb with `python -m ferlib.book --only {py.stem} --update-committed --device cpu`")
+    assert [sorted(c.metadata.get("tags") or []) for c in from_py.cells] == \
+        [sorted(c.metadata.get("tags") or []) for c in from_ipynb.cells], "cell tags differ"
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_contract(py):
+    """One parameters cell defining profile and device (smoke/auto defaults); the last code
+    cell is checked by nbval; the pair is declared as ipynb,py:percent."""
+    nb = jupytext.read(py)
+    cells = _parameters_cells(nb)
+    assert len(cells) == 1, f"{py.name}: {len(cells)} cells tagged 'parameters', expected 1"
+    namespace: dict = {}
+    exec(compile(ast.parse(cells[0].source), str(py), "exec"), namespace)  # literals only
+    assert namespace.get("profile") == "smoke", f"{py.name}: default profile must be 'smoke'"
+    assert namespace.get("device") == "auto", f"{py.name}: default device must be 'auto'"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "NBVAL_CHECK_OUTPUT" in code[-1].source, \
+        f"{py.name}: the last code cell must start with '# NBVAL_CHECK_OUTPUT'"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
+        f"{py.name}: the first cell must be the markdown title '# ...'"
+    formats = nb.metadata.get("jupytext", {}).get("formats", "")
+    assert set(formats.split(",")) == {"ipynb", "py:percent"}, f"{py.name}: formats {formats!r}"
+
+
+def test_committed_notebooks_have_no_papermill_leftovers():
+    for ipynb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(ipynb, as_version=4)
+        assert "papermill" not in nb.metadata, ipynb.name
+        assert not any("injected-parameters" in (c.metadata.get("tags") or [])
+                       for c in nb.cells), ipynb.name
+
+
+# ------------------------------------------------------------------ table of contents / config
+
+def test_toc_structure():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["format"] == "jb-book" and toc["root"] == "book/index"
+    assert [p["caption"] for p in toc["parts"]] == [
+        "Getting started", "The four papers", "Putting them side by side", "Reference"]
+    names = book.toc_notebooks(ROOT)
+    assert names[0] == "00_introduction" and len(names) == 8
+    assert names == sorted(names)
+
+
+def test_every_toc_entry_exists():
+    missing = []
+    for entry in book.toc_entries(ROOT):
+        candidates = [ROOT / f"{entry}.md", ROOT / f"{entry}.py"]
+        if not any(c.is_file() for c in candidates):
+            missing.append(entry)
+    assert not missing, f"_toc.yml lists entries that do not exist: {missing}"
+
+
+def test_config_renders_without_executing():
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert cfg["only_build_toc_files"] is True
+    assert "notebooks/*.py" in cfg["exclude_patterns"]
+    assert cfg["bibtex_bibfiles"] == ["book/references.bib"]
+    bib = (ROOT / "book" / "references.bib").read_text()
+    for key in ("zhang_dong_ahm", "li2024semantic", "du2021ean", "fan2022cucn",
+                "goodfellow2013fer2013", "li2017rafdb", "barsoum2016ferplus"):
+        assert "{" + key + "," in bib, key
+
+
+# ------------------------------------------------------------------ runner: pure functions
+
+def test_parse_value_is_yaml():
+    assert book.parse_value("3") == 3 and book.parse_value("0.5") == 0.5
+    assert book.parse_value("true") is True and book.parse_value("null") is None
+    assert book.parse_value("fer2013") == "fer2013" and book.parse_value("[1, 2]") == [1, 2]
+
+
+def test_cache_key_changes_with_ferlib_source(tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "a.py").write_text("x = 1\n")
+    (lib / "sub" / "b.json").write_text("{}")
+    h1 = book.tree_hash(lib)
+    (lib / "__pycache__").mkdir()
+    (lib / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"junk")
+    assert book.tree_hash(lib) == h1, "bytecode must not change the hash"
+    (lib / "sub" / "b.json").write_text('{"k": 1}')
+    h2 = book.tree_hash(lib)
+    assert h2 != h1
+    params = {"profile": "smoke", "device": "auto"}
+    k1 = book.cache_key("src", params, ferlib_hash=h1)
+    assert k1 == book.cache_key("src", dict(reversed(params.items())), ferlib_hash=h1)
+    assert k1 != book.cache_key("src", params, ferlib_hash=h2)
+    assert k1 != book.cache_key("src2", params, ferlib_hash=h1)
+    assert k1 != book.cache_key("src", {**params, "seed": 1}, ferlib_hash=h1)
+
+
+def test_clean_for_commit_restores_the_py_cells():
+    nb = jupytext.read(FIXTURE)
+    injected = nbformat.v4.new_code_cell('x = 2', metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(2, injected)
+    nb.metadata["papermill"] = {"duration": 1.0}
+    nb.cells[1].metadata["papermill"] = {"duration": 0.1}
+    cleaned = book.clean_for_commit(nb)
+    assert _signature(cleaned) == _signature(jupytext.read(FIXTURE))
+    assert "papermill" not in cleaned.metadata
+    assert all("papermill" not in c.metadata for c in cleaned.cells)
+
+
+def test_grid_and_cell_ids():
+    grid = book.parse_grid(["lr=0.1,0.01", "name=a b,c"])
+    assert grid == {"lr": [0.1, 0.01], "name": ["a b", "c"]}
+    assert book.cell_id({"lr": 0.1, "name": "a b"}) == "lr=0.1__name=a_b"
+    for bad in (["lr"], ["lr="], ["1x=2"], ["a=1", "a=2"], []):
+        with pytest.raises(book.BookError):
+            book.parse_grid(bad)
+
+
+# ------------------------------------------------------------------ runner: clear errors
+
+@pytest.mark.parametrize("args, expected", [
+    (["--profile", "huge"], "unknown profile 'huge': choose one of smoke, cpu, full"),
+    (["--device", "gpu"], "unknown device 'gpu': choose one of auto, cpu, cuda"),
+    (["--only", "99_nothing"], "not in _toc.yml: 99_nothing; valid names: 00_introduction, 01_data"),
+    (["--data-root", "/no/such/folder"], "data root '/no/such/folder' (--data-root) does not exist"),
+    (["-p", "data_root", "/no/such/folder"], "(-p data_root) does not exist"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--profile", "cpu", "--update-committed"], "only allowed with --profile smoke"),
+    (["-p", "profile", "cpu"], "pass profile with --profile"),
+])
+def test_runner_argument_errors(args, expected, capsys):
+    assert book.main(["--root", str(ROOT), "--no-build", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ferlib-book: error: ") and expected in err, err
+
+
+def test_runner_needs_a_toc(tmp_path, capsys):
+    assert book.main(["--root", str(tmp_path)]) == 2
+    assert "no _toc.yml in" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ runner on a tiny book
+
+@pytest.fixture
+def tiny_book(tmp_path):
+    """A book with one chapter, notebooks/tiny.py, and an extra toc chapter with no source."""
+    root = tmp_path / "tinybook"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "book").mkdir()
+    shutil.copy(FIXTURE, root / "notebooks" / "tiny.py")
+    (root / "book" / "index.md").write_text("# Tiny book\n")
+    (root / "_config.yml").write_text("title: tiny\nexecute:\n  execute_notebooks: 'off'\n")
+    (root / "_toc.yml").write_text(textwrap.dedent("""\
+        format: jb-book
+        root: book/index
+        chapters:
+          - file: notebooks/tiny
+          - file: notebooks/later
+        """))
+    return root
+
+
+def test_missing_chapter_only_tolerated_with_only(tiny_book, capsys):
+    assert book.main(["--root", str(tiny_book), "--no-build"]) == 2
+    assert "notebooks/later.py" in capsys.readouterr().err
+    assert book.main(["--root", str(tiny_book), "--no-build", "--only", "later"]) == 2
+    assert "source is missing: notebooks/later.py" in capsys.readouterr().err
+
+
+def test_unknown_extra_parameter_is_an_error(tiny_book, capsys):
+    assert book.main(["--root", str(tiny_book), "--no-build", "--only", "tiny",
+                      "-p", "lerning_rate", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "'lerning_rate' (-p) is not defined in the parameters cell" in err
+    # the runner synced the pair before inspecting it
+    assert book.pair_in_sync(tiny_book / "notebooks" / "tiny.py")
+
+
+def test_cache_skips_until_ferlib_changes(tiny_book, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_execute(ipynb, output, params, cfg):
+        calls.append(params)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ipynb, output)
+
+    lib = tmp_path / "fakelib"
+    lib.mkdir()
+    (lib / "m.py").write_text("A = 1\n")
+    monkeypatch.setattr(book, "_execute", fake_execute)
+    monkeypatch.setattr(book, "ferlib_dir", lambda: lib)
+    argv = ["--root", str(tiny_book), "--no-build", "--only", "tiny", "-p", "x", "3"]
+    assert book.main(argv) == 0
+    assert calls == [{"profile": "smoke", "device": "auto", "x": 3}]
+    assert book.main(argv) == 0 and len(calls) == 1, "unchanged: must be cached"
+    assert "tiny: cached" in capsys.readouterr().out
+    (lib / "m.py").write_text("A = 2\n")
+    assert book.main(argv) == 0 and len(calls) == 2, "a ferlib change must re-execute"
+    assert book.main(argv[:-1] + ["4"]) == 0 and len(calls) == 3, "new parameters re-execute"
+    assert book.main(argv[:-1] + ["4", "--force"]) == 0 and len(calls) == 4
+    log = json.loads((tiny_book / "_build/executed/smoke/run-log.json").read_text())
+    assert log["notebooks"][0]["status"] == "ok" and log["notebooks"][0]["parameters"]["x"] == 4
+    cache = json.loads((tiny_book / "_build/executed/smoke/cache.json").read_text())
+    assert set(cache) == {"tiny"}
+
+
+def test_failing_cell_is_named(tiny_book, capsys):
+    """A real papermill run: exit 1, naming the notebook, the cell and the exception."""
+    code = book.main(["--root", str(tiny_book), "--no-build", "--only", "tiny",
+                      "-p", "fail", "true", "-p", "x", "7"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "error: notebook tiny failed: cell" in out
+    assert "ValueError: asked to fail with x=7" in out
+    log = json.loads((tiny_book / "_build/executed/smoke/run-log.json").read_text())
+    assert log["notebooks"][0]["status"] == "failed"
+    assert not json.loads((tiny_book / "_build/executed/smoke/cache.json").read_text())
+
+
+def test_sweep_skips_finished_cells_and_resumes(tiny_book, capsys):
+    out = tiny_book / "_build" / "sweeps" / "tiny"
+    base = ["sweep", "tiny", "--root", str(tiny_book)]
+    assert book.main(base + ["--grid", "x=2"]) == 0
+    nb = nbformat.read(out / "x=2.ipynb", as_version=4)
+    assert "x squared is 4 (smoke, auto)" in nb.cells[-1].outputs[0]["text"]
+    assert json.loads((out / "x=2.done").read_text())["parameters"]["x"] == 2
+    capsys.readouterr()
+    (out / "x=2.ipynb").write_text("left alone")  # a finished cell must not be re-run
+    assert book.main(base + ["--grid", "x=2,3"]) == 0
+    text = capsys.readouterr().out
+    assert "x=2: done already, skipped" in text and "x=3: ok" in text
+    assert (out / "x=2.ipynb").read_text() == "left alone"
+    assert sorted(p.name for p in out.glob("*.done")) == ["x=2.done", "x=3.done"]
+
+
+def test_sweep_errors(tiny_book, capsys):
+    assert book.main(["sweep", "tiny", "--root", str(tiny_book), "--grid", "y=1,2"]) == 2
+    assert "'y' is not defined in the parameters cell of tiny" in capsys.readouterr().err
+    assert book.main(["sweep", "nope", "--root", str(tiny_book), "--grid", "x=1"]) == 2
+    assert "valid names: tiny, later" in capsys.readouterr().err
+    assert book.main(["sweep", "tiny", "--root", str(tiny_book), "--grid", "x=1",
+                      "--profile", "big"]) == 2
+    assert "unknown profile 'big'" in capsys.readouterr().err
+
+
+def test_profiles_are_documented_in_the_introduction():
+    text = (ROOT / "notebooks" / "00_introduction.py").read_text()
+    assert "PROFILES" in text
+    for name in PROFILES:
+        assert f"**{name}**" in text
