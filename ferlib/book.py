@@ -689,11 +689,37 @@ def _sweep_input(cfg: SweepConfig) -> tuple[str, Path, Path]:
     return name, ipynb, root / NOTEBOOK_DIR
 
 
+def _sweep_cell(ipynb: Path, output: Path, params: dict, cwd: Path, kernel: str,
+                gpu: str | None) -> str | None:
+    """Execute one grid cell; returns None on success, else a one-line reason. Without a GPU
+    id the cells run one after another in this process; with one, each runs in its own
+    ``python -m papermill`` process whose kernel sees only that GPU (CUDA_VISIBLE_DEVICES)."""
+    if gpu is None:
+        import papermill
+
+        try:
+            papermill.execute_notebook(str(ipynb), str(output), parameters=params,
+                                       kernel_name=kernel, language="python", cwd=str(cwd),
+                                       progress_bar=False, start_timeout=180)
+        except Exception as exc:  # noqa: BLE001 - reported per cell, the sweep goes on
+            return _describe_failure(exc).replace("\n", " ")
+        return None
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES=str(gpu))
+    cmd = [sys.executable, "-m", "papermill", str(ipynb), str(output), "-k", kernel,
+           "--cwd", str(cwd), "--no-progress-bar", "-y", yaml.safe_dump(params)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode == 0:
+        return None
+    tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-3:]
+    return " | ".join(tail) or f"papermill exited with {proc.returncode}"
+
+
 def run_sweep(cfg: SweepConfig) -> int:
-    """Run one notebook once per grid cell (cartesian product), each in its own papermill
-    process writing ``<out>/<notebook>/<cell-id>.ipynb``. A finished cell leaves a ``.done``
-    marker and is skipped next time (resumable); ``--gpus 0,1`` runs one process per GPU at a
-    time with ``CUDA_VISIBLE_DEVICES`` set. Returns the exit code (1 if any cell failed)."""
+    """Run one notebook once per grid cell (cartesian product) with papermill, writing
+    ``<out>/<notebook>/<cell-id>.ipynb``. A finished cell leaves a ``.done`` marker and is
+    skipped next time (resumable); ``--gpus 0,1`` runs one papermill process per GPU at a time
+    with ``CUDA_VISIBLE_DEVICES`` set (see :func:`_sweep_cell`). Returns the exit code (1 if
+    any cell failed; the other cells still run)."""
     try:
         get_profile(cfg.profile)
         if not cfg.gpus:
@@ -730,29 +756,22 @@ def run_sweep(cfg: SweepConfig) -> int:
 
     def work(cid: str, params: dict) -> None:
         gpu = slots.get()
+        output = out_dir / f"{cid}.ipynb"
+        where = f" (GPU {gpu})" if gpu is not None else ""
+        t0 = time.perf_counter()
         try:
-            env = dict(os.environ)
-            if gpu is not None:
-                env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-            output = out_dir / f"{cid}.ipynb"
-            cmd = [sys.executable, "-m", "papermill", str(ipynb), str(output), "-k", cfg.kernel,
-                   "--cwd", str(cwd), "--no-progress-bar", "-y", yaml.safe_dump(params)]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            seconds = time.perf_counter() - t0
-            where = f" (GPU {gpu})" if gpu is not None else ""
-            if proc.returncode == 0:
-                _write_json(out_dir / f"{cid}.done", {"parameters": params,
-                                                      "seconds": round(seconds, 2), "gpu": gpu})
-                _say(f"[sweep {name}] {cid}{where}: ok in {seconds:.1f} s")
-            else:
-                tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-3:]
-                with lock:
-                    failures.append(cid)
-                _say(f"[sweep {name}] {cid}{where}: FAILED after {seconds:.1f} s: "
-                     + " | ".join(tail))
+            error = _sweep_cell(ipynb, output, params, cwd, cfg.kernel, gpu)
         finally:
             slots.put(gpu)
+        seconds = time.perf_counter() - t0
+        if error is None:
+            _write_json(out_dir / f"{cid}.done", {"parameters": params,
+                                                  "seconds": round(seconds, 2), "gpu": gpu})
+            _say(f"[sweep {name}] {cid}{where}: ok in {seconds:.1f} s")
+        else:
+            with lock:
+                failures.append(cid)
+            _say(f"[sweep {name}] {cid}{where}: FAILED after {seconds:.1f} s: {error}")
 
     with kernel_environment(cfg.root, cfg.kernel), \
             ThreadPoolExecutor(max_workers=max(1, len(cfg.gpus))) as pool:

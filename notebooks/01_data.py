@@ -77,7 +77,7 @@ pd.DataFrame({"AU": [f"AU{a}" for a in AU_LIST], "FACS name": [AU_NAMES[a] for a
 # %% [markdown]
 # Each expression draws its AUs from an EMFACS-style prototype {cite:p}`ekman1978facs`
 # (Fear reads AU20, where the AHM paper {cite:p}`zhang_dong_ahm` repeats AU2). A sample picks
-# an apex strength $s \sim U(0.25, 1)$ and gives each prototype AU the intensity
+# an apex strength $s \sim U(0.3, 1)$ and gives each prototype AU the intensity
 # $\mathrm{clip}(s + \epsilon, 0.05, 1)$, $\epsilon \sim U(-0.2, 0.2)$; each prototype AU is
 # missing with probability 0.15, optional AUs (e.g. AU25 with a smile) join with probability
 # 0.4, and a quarter of the faces get one extra random AU. A weak Fear therefore looks much

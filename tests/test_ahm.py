@@ -248,3 +248,41 @@ def test_file_errors_name_file_and_node(tmp_path):
     p.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="Sad/B.*Saaty"):
         load_hierarchy(p)
+
+
+def test_judgment_editor_lower_triangle_follows():
+    from ferlib.ahm.widgets import JudgmentEditor
+    ed = JudgmentEditor(load_hierarchy(), live_plots=False)
+    assert ed.expr.value == "Fear" and ed.node.value == "B"
+    assert "CR = 0.033" in ed.status.value
+    ed._cells[(0, 2)].value = 9.0  # C1 vs C4 = 9: now cyclic with C3 > C1, C3 > C4
+    np.testing.assert_allclose(ed.hierarchy.matrix("Fear", "B")[2, 0], 1 / 9)
+    assert ed._cells[(2, 0)].value == "1/9"
+    assert "revise" in ed.status.value
+    ed.expr.value = "Surprise"
+    ed.node.value = "C4"
+    ed._cells[(0, 1)].value = 5.0
+    np.testing.assert_allclose(ed.hierarchy.matrix("Surprise", "C4"), [[1, 5], [0.2, 1]])
+    with pytest.raises(ValueError, match="upper triangle"):
+        ed.set_entry(1, 0, 3.0)
+    ed.reset.click()
+    np.testing.assert_allclose(ed.hierarchy.matrix("Fear", "B"), FEAR_B)
+
+
+def test_fit_sweep_on_separable_features():
+    from ferlib.ahm.experiment import compare_with_paper, fit_sweep
+    h = load_hierarchy()
+    P = semantic_prototypes(h, "path")  # (6, N)
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(P.shape[1], 12))
+    feats = {}
+    for split, n in (("train", 120), ("val", 60), ("test", 60)):
+        y = np.arange(n) % 6
+        X = P[y] @ M + 0.01 * rng.normal(size=(n, 12))
+        feats[split] = (np.c_[X, np.zeros(n)], y)  # plus one dead unit
+    table, models = fit_sweep(feats, P, (1.0, 100.0), class_names=h.classes)
+    assert list(table.lam) == [1.0, 100.0] and set(models) == {1.0, 100.0}
+    assert (table.val_accuracy == 1.0).all() and (table.test_accuracy == 1.0).all()
+    assert table.singular.all()  # rank(A) = 6 < N and the dead unit: detected and recorded
+    s = compare_with_paper((75.0, 2.5), "fer2013")
+    assert "+2.5 points" in s and "+6.1" in s and "80.6" in s

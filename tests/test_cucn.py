@@ -355,3 +355,44 @@ def test_cbam_module_shapes():
 def test_counts_from_numpy():
     w = class_weights(np.array([100, 10]), method="inverse")
     assert torch.allclose(w, torch.tensor([2 / 11, 20 / 11]))
+
+
+# ---------------------------------------------------------------------------------------------
+# plugging into ferlib.train.fit, and the chapter helpers
+# ---------------------------------------------------------------------------------------------
+def test_cucn_trains_with_fit(tmp_path):
+    from ferlib.data import FaceDataset
+    from ferlib.train import IndexedDataset, fit
+
+    rng = np.random.default_rng(0)
+    ds = FaceDataset(rng.integers(0, 256, (24, 16, 16), dtype=np.uint8), np.arange(24) % 3,
+                     ("a", "b", "c"), name="toy")
+    model = tiny_cucn()
+    loss = CUCNLoss(class_weight=class_weights(ds.class_counts(), "inverse"), seed=0)
+    res = fit(model, IndexedDataset(ds), ds, epochs=1, batch_size=8, loss_fn=loss,
+              predict_fn=predict_fn, device="cpu", progress=False, checkpoint_dir=tmp_path)
+    assert len(res.history) == 1 and math.isfinite(res.history["train_loss"].iloc[0])
+    assert set(loss.state_dict()) == {"generator"}  # checkpointed with the run
+
+
+def test_table2_ladder_and_method_names():
+    from ferlib.models.cucn_experiment import table2_variants
+
+    full = table2_variants()
+    assert [v.method for v in full] == ["cucn:base", "cucn:w", "cucn:w+cbam", "cucn"]
+    assert [(v.weighted, v.cbam, v.mix) for v in full] == [
+        (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
+    assert [v.method for v in table2_variants(use_cbam=False)] == ["cucn:base", "cucn:w", "cucn:w+mix"]
+    assert [v.method for v in table2_variants(mix=False)] == ["cucn:base", "cucn:w", "cucn:w+cbam"]
+
+
+def test_chapter_helpers():
+    from ferlib.models.cucn_experiment import class_gap, extreme_samples, hand_case
+
+    most, least = extreme_samples([0.3, 0.9, 0.1, 0.5], k=2)
+    assert most.tolist() == [1, 3] and least.tolist() == [2, 0]
+    assert class_gap({"max_class_recall": 0.8, "min_class_recall": 0.35}) == pytest.approx(0.45)
+    hc = hand_case()
+    assert hc["mixing_loss"] == pytest.approx(hc["mixing_loss_closed_form"])
+    assert hc["mix_weights"] == pytest.approx([1 / 4, 1 / 3, 6 / 7])
+    assert hc["inverse"][1] == max(hc["inverse"])  # Fear (281) is the minority

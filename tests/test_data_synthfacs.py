@@ -126,11 +126,15 @@ def test_bad_inputs_are_named():
         sf.SynthFACSConfig(intensity=(0.8, 0.2))
 
 
-def test_load_splits_synthfacs_smoke_sizes():
-    s = load_splits("synthfacs", profile="smoke", seed=0)
-    assert (len(s.train), len(s.val), len(s.test)) == (1200, 280, 280)
-    assert s.test.class_counts().tolist() == [40] * 7
-    occl = load_splits("synthfacs", profile="smoke", eval_split="occluded")
-    assert occl.test.extras["occluded"].all()
+def test_load_splits_synthfacs_profile_sizes():
+    from ferlib.config import get_profile
+    tiny = get_profile("smoke").replace(synth_train=70, synth_test=14, image_size=24)
+    s = load_splits("synthfacs", profile=tiny, seed=0)
+    assert (len(s.train), len(s.val), len(s.test)) == (70, 14, 14)
+    assert s.test.class_counts().tolist() == [2] * 7 and s.train.images.shape[1:] == (24, 24)
+    occl = load_splits("synthfacs", profile=tiny, eval_split="occluded")
+    assert occl.test.extras["occluded"].all() and not occl.val.extras["occluded"].all()
     with pytest.raises(ValueError, match="unknown dataset"):
         load_splits("mnist")
+    with pytest.raises(ValueError, match="condition"):
+        load_splits("synthfacs", profile=tiny, eval_split="PublicTest")

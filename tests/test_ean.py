@@ -320,3 +320,30 @@ def test_nuisance_targets():
     DS.extras = {"pose": DS.extras["pose"]}
     with pytest.raises(ValueError, match="occluded"):
         nuisance_targets(DS())
+
+
+def test_batch_centring_spreads_cosines():
+    h = torch.tensor([[1.0, 10.0], [-1.0, 10.0], [0.5, 10.0]])
+    raw = cosine_similarity_matrix(h)
+    assert raw[0, 1] > 0.98                                    # a shared direction dominates
+    cen = cosine_similarity_matrix(h, center=True)             # rows (1,0), (-1,0), (0.5,0) minus mean
+    assert cen[0, 1].item() == pytest.approx(-1.0, abs=1e-6)
+    assert cen[0, 2].item() == pytest.approx(1.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------ chapter helpers
+def test_edge_stats_sweep_and_hand_example():
+    from ferlib.models import ean_experiment as exp
+    st = exp.edge_stats(PATH, [0, 0, 0, 1])          # edges 01, 12, 23; same pairs 01, 02, 12
+    assert st["precision"] == pytest.approx(2 / 3) and st["recall"] == pytest.approx(2 / 3)
+    assert st["edges"] == 3 and st["mean_degree"] == pytest.approx(1.5)
+    soft = exp.edge_stats(0.5 * PATH, [0, 0, 0, 1])  # soft edges count with their weight
+    assert soft["precision"] == pytest.approx(2 / 3) and soft["recall"] == pytest.approx(1 / 3)
+    sweep = exp.threshold_sweep(exp.HAND_FEATURES, exp.HAND_LABELS, taus=[-1.0, 0.4, 0.6],
+                                center=False)
+    assert sweep["edges"].tolist() == [6, 3, 0]
+    assert exp.choose_tau(sweep) == 0.4     # F1 2/3 (complete graph), 2/3, 0: a tie goes to the sparser graph
+    hand = exp.hand_example()
+    assert hand["adj_loss"] == pytest.approx(0.4) and hand["adj_loss_norm"] == pytest.approx(0.4 / 36)
+    f, y = exp.stratified_batch(np.random.default_rng(0).normal(size=(50, 3)), np.arange(50) % 5, n=20)
+    assert f.shape == (20, 3) and (np.diff(y) >= 0).all() and np.bincount(y).tolist() == [4] * 5

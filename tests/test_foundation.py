@@ -299,3 +299,32 @@ def test_profiles_are_documented_in_the_introduction():
     assert "PROFILES" in text
     for name in PROFILES:
         assert f"**{name}**" in text
+
+
+def test_sweep_gpus_one_process_per_gpu(tiny_book, monkeypatch):
+    """--gpus 0,1: at most one cell per GPU at a time, each told device=cuda."""
+    import threading
+    import time
+
+    running, seen, lock = [], [], threading.Lock()
+    peak = [0]
+
+    def fake_cell(ipynb, output, params, cwd, kernel, gpu):
+        with lock:
+            running.append(gpu)
+            peak[0] = max(peak[0], len(running))
+            assert running.count(gpu) == 1, f"two cells on GPU {gpu}"
+            seen.append((gpu, params["device"], params["x"]))
+        time.sleep(0.1)
+        with lock:
+            running.remove(gpu)
+        return None
+
+    monkeypatch.setattr(book, "_sweep_cell", fake_cell)
+    assert book.main(["sweep", "tiny", "--root", str(tiny_book), "--grid", "x=1,2,3,4",
+                      "--gpus", "0,1"]) == 0
+    assert peak[0] == 2
+    assert {g for g, _, _ in seen} == {"0", "1"}
+    assert {d for _, d, _ in seen} == {"cuda"} and sorted(x for _, _, x in seen) == [1, 2, 3, 4]
+    done = tiny_book / "_build" / "sweeps" / "tiny"
+    assert len(list(done.glob("*.done"))) == 4

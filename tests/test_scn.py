@@ -151,3 +151,44 @@ def test_flip_labels_protocol(rate):
     assert len(np.unique(noisy.labels[flipped])) == 7
     again = data.flip_labels(ds, rate, seed=0)
     np.testing.assert_array_equal(again.labels, noisy.labels)   # fixed for the run
+
+
+class MLPBackbone(nn.Module):
+    def __init__(self, d_in=2, dim=16, k=3):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(d_in, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
+        self.feature_dim = dim
+        self.fc = nn.Linear(dim, k)
+
+    def forward_features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.fc(self.forward_features(x))
+
+
+def test_scn_relabelling_repairs_flipped_labels_on_separable_blobs():
+    # three well separated 2-D blobs, 20 % of the labels flipped to another class
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[3.0, 0.0], [-1.5, 2.6], [-1.5, -2.6]])
+    y = torch.arange(300) % 3
+    x = centers[y] + 0.7 * torch.randn(300, 2, generator=g)
+    noisy = y.clone()
+    flip = torch.randperm(300, generator=g)[:60]
+    noisy[flip] = (noisy[flip] + torch.randint(1, 3, (60,), generator=g)) % 3
+    torch.manual_seed(0)
+    model = SCN(MLPBackbone(), 3, SCNConfig(relabel_epoch=3))
+    loss_fn = SCNLoss(num_samples=300)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for epoch in range(1, 6):
+        perm = torch.randperm(300, generator=g)
+        for b in range(0, 300, 50):
+            idx = perm[b:b + 50]
+            loss, _ = loss_fn(model, x[idx], noisy[idx], epoch, idx=idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    now = loss_fn.labels_for(noisy.numpy())
+    fixed = (now[flip.numpy()] == y[flip].numpy()).mean()
+    broken = (now != y.numpy())[np.setdiff1d(np.arange(300), flip.numpy())].mean()
+    assert set(loss_fn.relabel_log) <= {3, 4, 5} and fixed > 0.9 and broken < 0.05

@@ -38,7 +38,7 @@ def test_verdicts(tmp_path):
     _record(tmp_path, "c", "scn", "rafdb", {"accuracy": 0.81}, noise_rate=0.1)
     _record(tmp_path, "d", "scn", "rafdb", {"accuracy": 0.83}, noise_rate=0.1)
     # latent augmentation on FER2013 only: the RAF-DB gain claim is answered there
-    _record(tmp_path, "e", "latent_aug", "fer2013", {"accuracy": 0.60, "mAP": 0.5})
+    _record(tmp_path, "e", "latent-aug", "fer2013", {"accuracy": 0.60, "mAP": 0.5})
     _record(tmp_path, "f", "baseline+balanced", "fer2013", {"accuracy": 0.62, "mAP": 0.45})
     table = scoreboard(tmp_path).set_index("id")
     assert table.loc["ean-rafdb-10", "verdict"] == "reproduced"
@@ -58,3 +58,19 @@ def test_bad_record_names_the_file(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json"):
         scoreboard(tmp_path)
+
+
+def test_only_natural_clean_records_of_the_longest_profile_answer(tmp_path):
+    # a degradation-grid cell (imbalance 10) and a noisy run must not count for clean claims
+    _record(tmp_path, "a", "cucn", "rafdb", {"accuracy": 0.50}, imbalance_ratio=10)
+    _record(tmp_path, "b", "cucn", "rafdb", {"accuracy": 0.60}, noise_rate=0.2)
+    _record(tmp_path, "c", "cucn", "rafdb", {"accuracy": 0.88})
+    # a smoke record is superseded by the cpu record of the same method
+    rec = {"method": "ahm", "dataset": "rafdb", "split": "test", "metrics": {"accuracy": 0.1},
+           "params": {"profile": "smoke"}}
+    (tmp_path / "d.json").write_text(json.dumps(rec))
+    _record(tmp_path, "e", "ahm", "rafdb", {"accuracy": 0.896})
+    table = scoreboard(tmp_path).set_index("id")
+    assert table.loc["cucn-rafdb", "ours"] == pytest.approx(88.0)
+    assert table.loc["ahm-rafdb", "ours"] == pytest.approx(89.6)
+    assert table.loc["ahm-rafdb", "verdict"] == "reproduced"

@@ -175,7 +175,7 @@ def load_ahm_records(folder) -> pd.DataFrame:
     """Committed ``ahm`` records with their baseline accuracy and the gain (empty if none)."""
     from ferlib.records import load_records
 
-    df = load_records(folder)
+    df = load_records(folder, "**/*.json")
     if df.empty or "method" not in df:
         return pd.DataFrame()
     return df[df["method"] == "ahm"].reset_index(drop=True)

@@ -50,7 +50,8 @@ class JudgmentEditor:
         self.out = W.Output()
         self._cells: dict[tuple[int, int], object] = {}
         self.expr.observe(self._on_expr, names="value")
-        self.node.observe(lambda _: self._build_grid(), names="value")
+        self._quiet = False
+        self.node.observe(lambda _: None if self._quiet else self._build_grid(), names="value")
         self.mode.observe(lambda _: self._redraw(), names="value")
         self.method.observe(lambda _: self._redraw(), names="value")
         self.reset.on_click(self._on_reset)
@@ -66,8 +67,12 @@ class JudgmentEditor:
             (f"{r}: {self.hierarchy.region_names[r]}", r) for r in e.regions]
 
     def _on_expr(self, change):
-        self.node.options = self._node_options(change["new"])
-        self.node.value = "B"
+        self._quiet = True
+        try:
+            self.node.options = self._node_options(change["new"])
+            self.node.value = "B"
+        finally:
+            self._quiet = False
         self._build_grid()
 
     def _on_reset(self, _):

@@ -59,7 +59,7 @@ def augment_batch(vaegan, stats: ClassLatentStats, x: torch.Tensor, y: torch.Ten
     was = vaegan.training
     vaegan.eval()
     sub = x[mask.to(x.device)]                                               # (m, C, H, W)
-    mu, _ = vaegan.encode(sub.float())                                       # (m, d)
+    mu = vaegan.encode(sub.float())[0].float()                               # (m, d)
     z = stats.sample(mu, y[mask.to(y.device)].cpu(), s=s, n=1, generator=generator, method=method)[:, 0]  # (m, d)
     x_new = x.clone()
     x_new[mask.to(x.device)] = vaegan.decode(z).to(x.dtype)                 # (m, C, H, W)

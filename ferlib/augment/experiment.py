@@ -206,6 +206,7 @@ def augmentation_explorer(vaegan: VAEGAN, stats: ClassLatentStats, dataset, *, n
     the class covariance spectrum. Returns the widget (display it in the notebook)."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     names = list(dataset.class_names)
     classes = [c for c in range(len(names)) if stats.present[c]]
@@ -228,10 +229,11 @@ def augmentation_explorer(vaegan: VAEGAN, stats: ClassLatentStats, dataset, *, n
         with out:
             out.clear_output(wait=True)
             fig = plot_augmentation_views(views, f"{names[cls.value]} #{i}, s={s.value:.1f}, {method.value}")
-            plt.show(fig)
             fig2, ax = plt.subplots(figsize=(5, 3))
             plot_covariance_spectrum(stats, ax=ax, highlight=names[cls.value])
-            plt.show(fig2)
+            display(fig, fig2)
+            plt.close(fig)
+            plt.close(fig2)
 
     for w in (cls, idx, s, seed, method):
         w.observe(redraw, names="value")

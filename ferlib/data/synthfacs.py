@@ -118,7 +118,7 @@ class SynthFACSConfig:
     size: int = 48
     imbalance: str | tuple[int, ...] = "rafdb"   # "rafdb", "balanced" or per-class counts
     # expression
-    intensity: tuple[float, float] = (0.25, 1.0)
+    intensity: tuple[float, float] = (0.3, 1.0)
     au_jitter: float = 0.2
     p_drop_au: float = 0.15
     p_optional: float = 0.4
@@ -133,17 +133,18 @@ class SynthFACSConfig:
     max_roll: float = 15.0
     max_yaw: float = 35.0
     profile_yaw: float = 50.0
-    jitter: float = 0.05                   # translation (face units); scale jitter is half
+    zoom: float = 1.12                     # face scale in the frame (FER2013 crops are tight)
+    jitter: float = 0.05                   # translation (face units); scale jitter is 0.6 of it
     # illumination
-    illumination_strength: float = 0.5     # max gradient amplitude across the face
+    illumination_strength: float = 0.4     # max gradient amplitude across the face
     gain: tuple[float, float] = (0.7, 1.15)
     dim_gain: tuple[float, float] = (0.3, 0.45)
     # occlusion
-    p_occlusion: float = 0.15
+    p_occlusion: float = 0.12
     occlusion_mix: tuple[float, float, float] = (0.4, 0.25, 0.35)  # glasses, sunglasses, hand
     # sensor
-    blur: float = 0.8                      # max mixing weight of a binomial blur
-    noise: tuple[float, float] = (0.01, 0.06)
+    blur: float = 0.6                      # max mixing weight of a binomial blur
+    noise: tuple[float, float] = (0.005, 0.04)
 
     def __post_init__(self):
         if int(self.size) < 8:
@@ -321,7 +322,7 @@ def sample_nuisance(rng: np.random.Generator, n: int, config: SynthFACSConfig | 
     d["yaw"] = np.clip(rng.normal(0, 0.5, size=n), -1, 1) * cfg.max_yaw
     d["tx"] = u(-1, 1) * cfg.jitter
     d["ty"] = u(-1, 1) * cfg.jitter
-    d["scale"] = 1 + u(-0.5, 0.5) * cfg.jitter * 1.2
+    d["scale"] = cfg.zoom * (1 + u(-0.5, 0.5) * cfg.jitter * 1.2)
     d["background"] = u(0.05, 0.95)
     d["gain"] = u(*cfg.gain)
     dim_gain = u(*cfg.dim_gain)
@@ -373,14 +374,14 @@ def _geometry(au: np.ndarray, ident: dict, nuis: dict, scale_expr: float) -> dic
     # brows
     g["t_in"] = ident["brow_gap"] - 0.035 * a[4]
     g["t_out"] = g["t_in"] + ident["brow_len"]
-    g["v_in"] = ident["brow_y"] - 0.13 * a[1] + 0.10 * a[4] + 0.05 * a[9]
+    g["v_in"] = ident["brow_y"] - 0.13 * a[1] + 0.11 * a[4] + 0.07 * a[9]
     g["v_out"] = ident["brow_y"] - 0.12 * a[2] + 0.03 * a[4] + 0.02 * a[9]
     g["arch"] = ident["brow_arch"] + 0.035 * a[2] - 0.02 * a[4]
     g["brow_thick"] = ident["brow_thick"]
     g["brow_dark"] = ident["brow_dark"]
     g["wrinkle"] = 0.10 * np.maximum(a[1], a[2])
     g["wrinkle_w"] = 0.08 + 0.16 * a[2]
-    g["glabella"] = 0.16 * a[4]
+    g["glabella"] = 0.2 * a[4]
     # eyes
     g["ex"], g["ey"], g["ew"] = ident["eye_x"], ident["eye_y"], ident["eye_w"]
     h = ident["eye_h"]
@@ -395,21 +396,21 @@ def _geometry(au: np.ndarray, ident: dict, nuis: dict, scale_expr: float) -> dic
     # nose
     g["nose_y"] = ident["nose_y"] - 0.04 * a[9] - 0.025 * a[10]
     g["nx"] = 0.065 + 0.015 * a[9]
-    g["nose_wr"] = 0.24 * a[9]
+    g["nose_wr"] = 0.32 * a[9]
     # mouth
     g["m_y"] = ident["mouth_y"] + 0.03 * a[26] - 0.012 * a[10]
     g["mw"] = ident["mouth_w"] * np.maximum(
         1 + 0.32 * a[12] + 0.40 * a[20] - 0.18 * a[23] - 0.12 * a[24] - 0.05 * a[15] - 0.05 * a[10], 0.4)
     g["corner"] = ident["mouth_curve"] - 0.11 * a[12] + 0.09 * a[15] + 0.025 * a[20] + 0.02 * a[17]
-    thin = np.maximum(1 - 0.55 * a[23] - 0.6 * a[24] - 0.2 * a[20], 0.15)
+    thin = np.maximum(1 - 0.6 * a[23] - 0.6 * a[24] - 0.2 * a[20], 0.15)
     g["tu"] = ident["lip_u"] * thin + 0.008 * a[10]
     g["tl"] = ident["lip_l"] * thin + 0.012 * a[17]
-    g["o_up"] = 0.012 * a[25] + 0.03 * a[10] * np.minimum(1, a[25] + a[12] + 0.3) + 0.012 * a[12] * a[25]
+    g["o_up"] = 0.012 * a[25] + 0.035 * a[10] * np.minimum(1, a[25] + a[12] + 0.3) + 0.012 * a[12] * a[25]
     g["o_lo"] = np.maximum(0.012 * a[25] + 0.17 * a[26] - 0.015 * a[17], 0)
     g["lo_shift"] = -0.015 * a[17]
     g["lip_dark"] = ident["lip_dark"] * (1 + 0.4 * np.maximum(a[23], a[24]))
     g["chin"] = 0.14 * a[17] + 0.04 * a[15]
-    g["fold"] = ident["fold"] + 0.14 * a[10] + 0.11 * a[12] + 0.06 * a[9] + 0.04 * a[6] - 0.02 * a[20]
+    g["fold"] = ident["fold"] + 0.16 * a[10] + 0.11 * a[12] + 0.06 * a[9] + 0.04 * a[6] - 0.02 * a[20]
     # face
     g["face_a"], g["face_cy"] = ident["face_a"], ident["face_cy"]
     g["face_b"] = ident["face_b"]

@@ -22,6 +22,11 @@ Choices made here, where the paper is silent or wrong (each is shown in the chap
   would then add a second one (A + I has 2 on the diagonal). By default (``self_loops=False``) we
   zero the diagonal of A and of A_mask, so self-loops come once, from the ``+ I`` of Eq. 7, and
   the loss counts pairs of distinct samples. ``self_loops=True`` keeps the literal form.
+* **Centring** (not in the paper): pooled post-ReLU features are non-negative and share a
+  large mean direction, so their raw cosines crowd near 1 (0.997-0.9999 for the smoke
+  baseline) and a fixed tau1 links everything or nothing. ``center=True`` (the default of
+  :class:`EANConfig`, used by the chapter's experiments) subtracts the batch mean before Eq. 3;
+  ``center=False`` is the literal form.
 * **Gradient**: a hard threshold (Eq. 4 as printed) is piecewise constant, so Adj_loss computed
   on it has no gradient and cannot train the backbone. ``mode="soft"`` uses
   ``sigmoid((C_s - tau1) / T)``; ``mode="ste"`` (the default in :class:`EANConfig`) uses the
@@ -78,14 +83,20 @@ def _check_features(features: torch.Tensor, name: str = "features") -> torch.Ten
     return features
 
 
-def cosine_similarity_matrix(features: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def cosine_similarity_matrix(features: torch.Tensor, eps: float = 1e-12,
+                             center: bool = False) -> torch.Tensor:
     """Eq. 3: ``C_s[i, j] = <h_i, h_j> / (||h_i|| ||h_j||)``, shape (B, B).
 
     A row with norm <= ``eps`` has an undefined cosine; we define its similarity with every row
     (itself included) as 0, so the result is never NaN. The batch must hold at least 2 rows.
+    ``center=True`` subtracts the batch mean first (not in the paper): pooled post-ReLU
+    features are non-negative and share a large common direction, so their raw cosines crowd
+    near 1 and no fixed tau separates classes; centring spreads them over [-1, 1].
     See notebooks/05_adjacency_threshold_tuning, "Eq. 3".
     """
     h = _check_features(features).float()                          # (B, D)
+    if center:
+        h = h - h.mean(dim=0, keepdim=True)                        # (B, D)
     norms = h.norm(dim=1)                                          # (B,)
     valid = norms > eps                                            # (B,)
     safe = torch.where(valid, norms, torch.ones_like(norms))      # (B,)
@@ -327,7 +338,8 @@ class GCN(nn.Module):
 class EANConfig:
     """EAN hyperparameters (paper values where it gives them).
 
-    ``tau1``/``tau2``: Eq. 4 thresholds (``tau2=None``: single threshold). ``mode``: how A is
+    ``tau1``/``tau2``: Eq. 4 thresholds (``tau2=None``: single threshold). ``center``: subtract
+    the batch mean before Eq. 3 (ours; see the module docstring). ``mode``: how A is
     formed (see :func:`adjacency`). ``alpha``: Eq. 6 weight (paper 0.1). ``normalize_loss``:
     divide Eq. 6 by sum(A_mask)^2 (our experiments: True). ``warmup_epochs``: epochs with
     A = I (paper 50; profiles set it). ``graph_at_eval``: whether ``model(x)`` in eval mode
@@ -336,6 +348,7 @@ class EANConfig:
 
     tau1: float = 0.5
     tau2: float | None = None
+    center: bool = True
     temperature: float = 0.05
     mode: str = "ste"
     self_loops: bool = False
@@ -398,7 +411,7 @@ class EAN(nn.Module):
     def build_graph(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(C_s, A) for a batch of features, with this model's thresholds and mode."""
         c = self.config
-        cs = cosine_similarity_matrix(features)                     # (B, B)
+        cs = cosine_similarity_matrix(features, center=c.center)   # (B, B)
         a = adjacency(cs, c.tau1, c.tau2, mode=c.mode, temperature=c.temperature,
                       self_loops=c.self_loops)                      # (B, B)
         return cs, a

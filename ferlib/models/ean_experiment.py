@@ -35,7 +35,7 @@ from ferlib.models.ean import (EANConfig, EANLoss, adj_loss, adjacency, build_ea
 __all__ = ["HAND_FEATURES", "HAND_LABELS", "hand_example", "edge_stats", "threshold_sweep",
            "choose_tau", "plot_threshold_sweep", "adjacency_state", "plot_adjacency_panel",
            "adjacency_explorer", "stratified_batch", "baseline_feature_batch", "PAPER_NOISY",
-           "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "noisy_table", "invariant_ablation",
+           "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "live_sizes", "cap_train", "noisy_table", "invariant_ablation",
            "add_label_noise", "scn_relabel_epoch", "load_noisy_records", "METHODS"]
 
 METHODS = ("baseline", "scn", "ean")
@@ -119,10 +119,12 @@ def edge_stats(a, labels) -> dict:
             "same_pairs": n_same, "mean_degree": float(off.sum(1).mean())}
 
 
-def threshold_sweep(features, labels, taus=None, tau2: float | None = None) -> pd.DataFrame:
-    """Edge precision / recall / F1 / mean degree of the hard graph (Eq. 4) for each tau1."""
+def threshold_sweep(features, labels, taus=None, tau2: float | None = None,
+                    center: bool = True) -> pd.DataFrame:
+    """Edge precision / recall / F1 / mean degree of the hard graph (Eq. 4) for each tau1
+    (``taus`` default: -1 to 1 in steps of 0.025), on raw or batch-centred cosines."""
     h = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    cs = cosine_similarity_matrix(h)
+    cs = cosine_similarity_matrix(h, center=center)
     taus = np.round(np.linspace(-1, 1, 81), 4) if taus is None else np.asarray(taus, float)
     rows = []
     for tau in taus:
@@ -134,10 +136,12 @@ def threshold_sweep(features, labels, taus=None, tau2: float | None = None) -> p
 
 
 def choose_tau(sweep: pd.DataFrame, by: str = "f1") -> float:
-    """The tau1 of the sweep with the largest ``by`` (ties: the smallest tau)."""
+    """The tau1 of the sweep with the largest ``by``; ties go to the largest tau (the sparsest
+    graph). With uninformative features the best F1 is the complete graph (tau1 = min)."""
     if sweep.empty:
         raise ValueError("the threshold sweep is empty")
-    return float(sweep.loc[sweep[by].idxmax(), "tau1"])
+    best = sweep[by].max()
+    return float(sweep.loc[np.isclose(sweep[by], best), "tau1"].max())
 
 
 def plot_threshold_sweep(sweep: pd.DataFrame, chosen: float | None = None, ax=None):
@@ -178,12 +182,13 @@ def stratified_batch(features, labels, n: int = 64, seed: int = 0):
 
 
 def adjacency_state(features, labels, tau1: float, tau2: float | None = None,
-                    temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1) -> dict:
+                    temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1,
+                    center: bool = True) -> dict:
     """Everything the panel shows: C_s, A, A_mask, degrees, edge stats, literal and
     normalised Adj_loss (numpy / floats)."""
     h = torch.as_tensor(np.asarray(features), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(labels))
-    cs = cosine_similarity_matrix(h)
+    cs = cosine_similarity_matrix(h, center=center)
     a = adjacency(cs, tau1, tau2, mode=mode, temperature=temperature)
     m = label_mask(y)
     return {"C_s": cs.numpy(), "A": a.detach().numpy(), "A_mask": m.numpy(),
@@ -206,16 +211,17 @@ def _class_ticks(ax, labels, class_names):
 
 
 def plot_adjacency_panel(features, labels, class_names, tau1: float, tau2: float | None = None,
-                         temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1):
+                         temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1,
+                         center: bool = True):
     """A (ordered by class), A_mask, degree histogram and the numbers, in one figure."""
     import matplotlib.pyplot as plt
     order = np.argsort(np.asarray(labels), kind="stable")
     f, y = np.asarray(features)[order], np.asarray(labels)[order]
-    st = adjacency_state(f, y, tau1, tau2, temperature, mode, alpha)
+    st = adjacency_state(f, y, tau1, tau2, temperature, mode, alpha, center)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
     axes[0].imshow(st["A"], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
     t2 = "" if tau2 is None else f", tau2={tau2:.2f}"
-    axes[0].set_title(f"A ({mode}; tau1={tau1:.2f}{t2})", fontsize=9)
+    axes[0].set_title(f"A ({mode}{', centred' if center else ''}; tau1={tau1:.2f}{t2})", fontsize=9)
     axes[1].imshow(st["A_mask"], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
     axes[1].set_title("A_mask (same label, Eq. 5)", fontsize=9)
     for ax in axes[:2]:
@@ -230,10 +236,10 @@ def plot_adjacency_panel(features, labels, class_names, tau1: float, tau2: float
 
 
 def adjacency_explorer(features, labels, class_names, tau1: float = 0.5, tau2: float | None = None,
-                       temperature: float = 0.05, alpha: float = 0.1):
-    """ipywidgets: sliders tau1, tau2 (with an on/off box), temperature and the graph mode over a
-    fixed batch; redraws :func:`plot_adjacency_panel`. Invalid settings (tau2 >= tau1) print the
-    error instead of a figure."""
+                       temperature: float = 0.05, alpha: float = 0.1, center: bool = True):
+    """ipywidgets: sliders tau1, tau2 (with an on/off box), temperature, the graph mode and
+    batch centring over a fixed batch; redraws :func:`plot_adjacency_panel`. Invalid settings
+    (tau2 >= tau1) print the error instead of a figure."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -244,6 +250,7 @@ def adjacency_explorer(features, labels, class_names, tau1: float = 0.5, tau2: f
     use2 = W.Checkbox(value=tau2 is not None, description="two thresholds")
     s_t = W.FloatLogSlider(value=temperature, base=10, min=-3, max=0, step=0.1, description="T")
     mode = W.Dropdown(options=["hard", "soft", "ste"], value="hard", description="mode")
+    cen = W.Checkbox(value=center, description="centre batch")
     out = W.Output()
 
     def redraw(*_):
@@ -252,17 +259,17 @@ def adjacency_explorer(features, labels, class_names, tau1: float = 0.5, tau2: f
             try:
                 fig = plot_adjacency_panel(features, labels, class_names, s_tau1.value,
                                            s_tau2.value if use2.value else None, s_t.value,
-                                           mode.value, alpha)
+                                           mode.value, alpha, cen.value)
             except ValueError as err:
                 print(f"invalid setting: {err}")
                 return
             display(fig)
             plt.close(fig)
 
-    for w in (s_tau1, s_tau2, use2, s_t, mode):
+    for w in (s_tau1, s_tau2, use2, s_t, mode, cen):
         w.observe(redraw, names="value")
     redraw()
-    return W.VBox([W.HBox([s_tau1, s_tau2, use2]), W.HBox([s_t, mode]), out])
+    return W.VBox([W.HBox([s_tau1, s_tau2, use2]), W.HBox([s_t, mode, cen]), out])
 
 
 def baseline_feature_batch(splits, profile="smoke", device="auto", seed: int = 0, n: int = 64,
@@ -292,6 +299,27 @@ def add_label_noise(ds, rate: float, seed: int = 0, keep_clean: bool = True):
         return noisy
     return FaceDataset(noisy.images, noisy.labels, noisy.class_names, noisy.name, noisy.split,
                        None, dict(noisy.extras))
+
+
+def live_sizes(profile) -> dict:
+    """Sizes of the chapter's live runs: the smoke profile trains on a stratified 256-image
+    subset and tests the ablation on 140 faces per condition (so the notebook runs in about a
+    minute on 2 cores); other profiles use the full splits. Keys: ``train_cap``, ``n_test``."""
+    return {"train_cap": 256, "n_test": 140} if get_profile(profile).name == "smoke" else \
+        {"train_cap": None, "n_test": None}
+
+
+def cap_train(ds, cap: int | None, seed: int = 0):
+    """A class-stratified subset of at most ``cap`` rows (``ds`` itself when ``cap`` is None
+    or not smaller)."""
+    if cap is None or cap >= len(ds):
+        return ds
+    from sklearn.model_selection import train_test_split
+    counts = np.bincount(ds.labels)
+    strat = ds.labels if (counts[counts > 0] >= 2).all() else None
+    idx, _ = train_test_split(np.arange(len(ds)), train_size=int(cap), random_state=seed,
+                              stratify=strat)
+    return ds.subset(np.sort(idx))
 
 
 def scn_relabel_epoch(epochs: int) -> int:
@@ -341,11 +369,11 @@ def _fit_one(method, splits, train, val, prof, epochs, seed, device, tau1, tau2,
 
 def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_root=None,
                            eval_split=None, val_split: str = "holdout", seed: int = 0,
-                           noise_rates=(0.0, 0.1, 0.2), methods=METHODS, tau1: float = 0.5,
+                           noise_rates=(0.0, 0.1, 0.2), methods=METHODS, tau1: float = 0.3,
                            tau2: float | None = None, alpha: float = 0.1, device="auto",
                            results_path="../_build/records", epochs: int | None = None,
                            splits=None, progress: bool = False, source: str | None = None,
-                           clean_val: bool = False) -> pd.DataFrame:
+                           clean_val: bool = False, train_cap: int | None = None) -> pd.DataFrame:
     """Train each method on each noise rate; one results record per run; a tidy table back.
 
     Training labels are flipped with :func:`add_label_noise` (seed ``seed``); the validation
@@ -353,7 +381,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     a practitioner has no clean labels to select on); the test split is clean. Columns:
     dataset, method, noise_rate, accuracy (test, epoch selected on validation), accuracy_last5,
     best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
-    record.
+    record. ``train_cap`` trains on a stratified subset (:func:`live_sizes`).
     """
     from ferlib.config import resolve_device
     from ferlib.records import write_record
@@ -371,7 +399,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     for rate in noise_rates:
         if not 0 <= rate < 1:
             raise ValueError(f"noise rate {rate} is outside [0, 1)")
-        train = add_label_noise(splits.train, rate, seed)
+        train = add_label_noise(cap_train(splits.train, train_cap, seed), rate, seed)
         val = add_label_noise(splits.val, rate, seed + 1, keep_clean=clean_val)
         for method in methods:
             t0 = time.perf_counter()
@@ -445,13 +473,14 @@ def load_noisy_records(folder) -> pd.DataFrame:
 def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
                        results_path="../_build/records", conditions=("frontal", "profile", "occluded", "dim"),
                        n_pairs: int | None = None, epochs: int | None = None, progress: bool = False,
-                       source: str | None = None) -> pd.DataFrame:
+                       source: str | None = None, train_cap: int | None = None,
+                       n_test: int | None = None) -> pd.DataFrame:
     """Train the profile's backbone on SynthFACS with the invariant generator off and on
     (:mod:`ferlib.models.invariant`: residual generator, nuisance discriminator through
     gradient reversal, frontal/profile identity-pair consistency) and test each on the same
     test faces rendered frontal, profile, occluded and dim (plus the default mix). One record
     per arm (method ``ean:invariant``, params ``generator`` 0/1). Returns one row per arm and
-    test condition.
+    test condition. ``train_cap`` / ``n_test`` shrink the live run (:func:`live_sizes`).
     """
     from ferlib.config import resolve_device
     from ferlib.data import load_splits, make_identity_pairs, make_synthfacs_split
@@ -464,33 +493,36 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
     dev = resolve_device(device)
     n_epochs = int(epochs or prof.epochs)
     splits = load_splits("synthfacs", profile=prof.name, seed=seed)
-    size = splits.train.image_size[0]
-    tests = {"default": splits.test}
+    train = cap_train(splits.train, train_cap, seed)
+    size = train.image_size[0]
+    n_test = int(n_test or prof.synth_test)
+    tests = {"default": make_synthfacs_split(n_test, seed=seed, size=size, split="test")}
     for c in conditions:
-        tests[c] = make_synthfacs_split(prof.synth_test, seed=seed, size=size, split="test", condition=c)
-    n_pairs = int(n_pairs or max(64, prof.synth_train // 4))
+        tests[c] = make_synthfacs_split(n_test, seed=seed, size=size, split="test", condition=c)
+    n_pairs = int(n_pairs or max(64, len(train) // 4))
     fa, fb = make_identity_pairs(n_pairs, seed=seed, size=size)
     pairs = (fa.tensors()[0], fb.tensors()[0])
-    nuis = nuisance_targets(splits.train)
+    nuis = nuisance_targets(train)
     cfg = InvariantConfig()
     rows = []
     for on in (False, True):
         set_seed(seed)
-        k = splits.train.num_classes
-        bb = build_backbone(prof.backbone, k, in_channels=splits.train.in_channels, width=prof.width,
+        k = train.num_classes
+        bb = build_backbone(prof.backbone, k, in_channels=train.in_channels, width=prof.width,
                             image_size=size)
         model = InvariantBackbone(bb, k, cfg, enabled=on)
         loss_fn = InvariantLoss(nuis, pairs, config=cfg, seed=seed) if on else None
-        res = fit(model, IndexedDataset(splits.train) if on else splits.train, splits.val,
+        res = fit(model, IndexedDataset(train) if on else train, splits.val,
                   epochs=n_epochs, batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss_fn,
                   device=dev, seed=seed, progress=progress, num_workers=prof.num_workers)
         accs = {c: float(evaluate(res.model, ds, device=dev)["accuracy"]) for c, ds in tests.items()}
         params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
                   "epochs": n_epochs, "generator": int(on), "n_pairs": n_pairs,
+                  "n_train": len(train), "n_test": n_test,
                   **{f"inv_{k2}": v for k2, v in cfg.to_dict().items() if k2 != "nuisances"}}
         record = None
         if results_path is not None:
-            metrics = evaluate(res.model, splits.test, device=dev)
+            metrics = evaluate(res.model, tests["default"], device=dev)
             metrics = {k2: v for k2, v in metrics.items() if k2 not in ("scores", "y_pred", "y_true")}
             record = write_record(Path(results_path), method="ean:invariant", dataset="synthfacs",
                                   split=splits.test.split, metrics=metrics, params=params, seed=seed,

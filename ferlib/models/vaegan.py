@@ -340,8 +340,12 @@ class PerceptualLoss(nn.Module):
 def vaegan_losses(model: VAEGAN, x: torch.Tensor, *, kl_beta: float,
                   perceptual: PerceptualLoss | None = None,
                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """All terms for one batch: returns ``d_loss`` (discriminator, fakes detached),
-    ``eg_loss`` (encoder + generator objective) and the parts ``rec``, ``kl``, ``perc``, ``adv``.
+    """All terms for one batch: returns ``d_loss`` (discriminator), ``eg_loss`` (encoder +
+    generator objective) and the parts ``rec``, ``kl``, ``perc``, ``adv``.
+
+    D scores the fakes once for both losses, so ``d_loss`` is connected to E and G too: take its
+    gradient with respect to the discriminator's parameters only (as :func:`train_vaegan` does
+    with ``torch.autograd.grad(..., inputs=D params)``), never ``d_loss.backward()``.
 
     ``eg_loss = rec_weight * L1 + kl_beta * KL + perceptual_weight * perc + adv_weight * L_G``
     with fakes = reconstructions of x and decodings of as many prior samples."""
@@ -352,10 +356,11 @@ def vaegan_losses(model: VAEGAN, x: torch.Tensor, *, kl_beta: float,
     x_p = model.decode(z_p)                                                 # (B, C, S, S)
     fakes = torch.cat([x_rec, x_p])                                         # (2B, C, S, S)
 
-    d_loss = hinge_d_loss(model.discriminator(x), model.discriminator(fakes.detach()))
+    d_fake = model.discriminator(fakes)                                     # (2B,) one pass for both
+    d_loss = hinge_d_loss(model.discriminator(x), d_fake)
     rec = F.l1_loss(x_rec, x)
     kl = kl_divergence(mu, logvar)
-    adv = hinge_g_loss(model.discriminator(fakes))
+    adv = hinge_g_loss(d_fake)
     use_perc = perceptual is not None and cfg.perceptual_weight > 0
     perc = perceptual(x, x_rec) if use_perc else torch.zeros((), device=x.device)
     eg_loss = cfg.rec_weight * rec + kl_beta * kl + cfg.perceptual_weight * perc + cfg.adv_weight * adv
@@ -467,8 +472,9 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
         perceptual.to(dev)
 
     eg_params = list(model.encoder.parameters()) + list(model.generator.parameters())
+    d_params = list(model.discriminator.parameters())
     opt_eg = torch.optim.Adam(eg_params, lr=cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    opt_d = torch.optim.Adam(d_params, lr=cfg.lr_d, betas=cfg.betas)
     g_data = torch.Generator().manual_seed(seed)
     g_noise = torch.Generator(device=dev).manual_seed(seed + 1)
 
@@ -511,10 +517,10 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
             out = vaegan_losses(model, x, kl_beta=beta, perceptual=perceptual, generator=g_noise)
             opt_d.zero_grad(set_to_none=True)
             opt_eg.zero_grad(set_to_none=True)
-            # D gradients come only from d_loss (fakes detached); E+G gradients only from eg_loss.
-            d_grads = torch.autograd.grad(out["d_loss"], list(model.discriminator.parameters()))
+            # D gradients come only from d_loss; E+G gradients only from eg_loss (shared graph).
+            d_grads = torch.autograd.grad(out["d_loss"], d_params, retain_graph=True)
             out["eg_loss"].backward(inputs=eg_params)
-            for p, g in zip(model.discriminator.parameters(), d_grads):
+            for p, g in zip(d_params, d_grads):
                 p.grad = g
             opt_d.step()
             opt_eg.step()

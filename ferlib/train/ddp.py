@@ -17,6 +17,10 @@ itself, so chapters need no changes:
 * rank 0 evaluates, selects the epoch, writes checkpoints and records; every rank returns the
   same :class:`~ferlib.train.FitResult` (rank 0's result and best weights are broadcast).
 
+Checkpoints under torchrun: rank 0 writes ``checkpoint_dir/last.pt`` and every rank reads it
+to resume, so on several machines ``checkpoint_dir`` must be on a shared file system; restart
+the same torchrun command to resume.
+
 What differs from one process: BatchNorm normalises each rank's share of the batch with that
 share's statistics (running statistics are rank 0's), and summation order changes rounding.
 Without BatchNorm a 2-process run matches the single-process run to float rounding

@@ -257,7 +257,7 @@ def _fit_device(device, world: int) -> torch.device:
     if dev.type == "cuda" and world > 1 and dev.index is None:
         local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
         dev = torch.device("cuda", local)
-    if dev.type == "cuda":
+    if dev.type == "cuda" and dev.index is not None:
         torch.cuda.set_device(dev)
     return dev
 
@@ -495,6 +495,7 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
     # data parallel: DDP for the default loss; a flat gradient all-reduce for custom losses,
     # which may call model methods other than forward (DDP only sees forward)
     net, manual_sync = model, False
+    sync_params = [p for group in opt.param_groups for p in group["params"]]  # also a loss's own
     if world > 1:
         if loss_fn is None:
             net = nn.parallel.DistributedDataParallel(
@@ -529,7 +530,7 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if manual_sync:
-                    _allreduce_grads(params, world)
+                    _allreduce_grads(sync_params, world)
                 scaler.step(opt)
                 scaler.update()
                 n = y.shape[0]

@@ -10,6 +10,9 @@ throughput >= 95 % of the bare loop's (overhead <= 5 %).
 
     python tests/benchmarks/bench_engine.py                    # cpu-profile sizes, ~1-2 min
     python tests/benchmarks/bench_engine.py --reps 3 --n 1024 --width 8 --batch 64
+
+On a shared machine, wall-clock rates swing with other users' load; the script also prints
+images per CPU-second of its own process, which is steadier (run with OMP_NUM_THREADS=1 there).
 """
 from __future__ import annotations
 
@@ -95,13 +98,14 @@ def main(argv=None):
         device=device, progress=False)
     images = a.n * a.epochs
     rates = {"bare": [], "engine": []}
+    cpu_rates = {"bare": [], "engine": []}  # images per CPU-second of this process
     for rep in range(a.reps):
         order = ("bare", "engine") if rep % 2 == 0 else ("engine", "bare")
         for which in order:
             model = new_model()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if which == "bare":
                 bare_loop(model, train, val, a.epochs, a.batch, 1e-3, device, rep)
             else:
@@ -110,13 +114,18 @@ def main(argv=None):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             rates[which].append(images / (time.perf_counter() - t0))
-        print(f"rep {rep}: bare {rates['bare'][-1]:8.1f} img/s   engine {rates['engine'][-1]:8.1f} img/s",
-              flush=True)
+            cpu_rates[which].append(images / (time.process_time() - c0))
+        print(f"rep {rep}: bare {rates['bare'][-1]:8.1f} img/s   engine {rates['engine'][-1]:8.1f} img/s"
+              f"   (per CPU-second: bare {cpu_rates['bare'][-1]:8.1f}, engine "
+              f"{cpu_rates['engine'][-1]:8.1f})", flush=True)
     bare, eng = statistics.median(rates["bare"]), statistics.median(rates["engine"])
     print(f"\n{a.backbone} width {a.width}, batch {a.batch}, {a.n} images x {a.epochs} epochs, "
           f"device {device}, torch threads {torch.get_num_threads()}")
     print(f"median images/s  bare loop: {bare:.1f}   engine: {eng:.1f}   ratio engine/bare: "
           f"{eng / bare:.3f}  (overhead {100 * (1 - eng / bare):+.1f} %)")
+    cb, ce = statistics.median(cpu_rates["bare"]), statistics.median(cpu_rates["engine"])
+    print(f"median images per CPU-second  bare loop: {cb:.1f}   engine: {ce:.1f}   ratio: {ce / cb:.3f}"
+          "  (less sensitive to other load on a shared machine)")
     return eng / bare
 
 

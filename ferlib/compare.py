@@ -1,0 +1,734 @@
+"""Every method of the book on one protocol (chapter notebooks/07_comparison).
+
+Each paper compares itself with different baselines, backbones and splits. Here every method
+runs on the same :class:`ferlib.data.Splits`, the same profile backbone and the same metrics
+(:func:`ferlib.metrics.classification_metrics`), and the tables are built from results records
+(:mod:`ferlib.records`), never from typed numbers.
+
+* :data:`METHODS` -- the registry: method name -> :class:`Runner`, a thin callable
+  ``run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress, source, **opts)
+  -> [record paths]`` that delegates to the chapter module (no training logic here).
+* :func:`ensure_records` -- runs only the (method, dataset, condition, seed) combinations that
+  have no record yet; resumable after a crash.
+* :func:`comparison_table`, :func:`per_class_recall_table`, :func:`degradation_table`,
+  :func:`plot_degradation` -- the chapter's tables and line plots, averaged over seeds.
+
+Conditions. A grid cell is ``{"imbalance_ratio": r or None, "noise_rate": p}``:
+
+* ``imbalance_ratio`` -- the training split is subsampled to the exponential profile of Cui et
+  al. (2019) with head / tail = r (:func:`ferlib.data.make_long_tailed`); None keeps the
+  dataset's own distribution. Validation and test are untouched.
+* ``noise_rate`` -- a share p of training labels (seed ``seed``) and of validation labels (seed
+  ``seed + 1``, scored on the noisy labels) is flipped as in the SCN / EAN protocol
+  (:func:`ferlib.models.ean_experiment.add_label_noise`); the test labels stay clean.
+
+Records of the natural cell (None, 0) go to ``results_path`` itself, where the chapters write
+theirs, so chapter runs are reused; other cells go to ``results_path/cells/<cell>/`` (the
+baseline's checkpoint reuse keys on split sizes, which label noise does not change). After a
+run, ensure_records stamps ``imbalance_ratio``, ``noise_rate`` and ``n_params`` into the params
+of the records of the cell (a record without them counts as natural, noise 0).
+
+Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
+(:func:`normalize_method`), so ``latent-aug`` (written by ferlib.augment.experiment) and
+``latent_aug`` (the scoreboard's name) are the same method.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Runner", "METHODS", "TABLE_METRICS", "normalize_method", "registry_name",
+           "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
+           "cell_folder", "find_record", "ensure_records", "comparison_table",
+           "per_class_recall_table", "degradation_table", "plot_degradation",
+           "plot_cost", "load_all_records", "main"]
+
+#: columns of the main table (means over seeds), in order
+TABLE_METRICS = ("accuracy", "mean_class_accuracy", "macro_f1", "min_class_recall")
+FACTORS = ("imbalance_ratio", "noise_rate")
+
+
+def normalize_method(name: str) -> str:
+    """A method name with ``-`` read as ``_`` (``"dan+latent-aug"`` -> ``"dan+latent_aug"``)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a method name must be a non-empty string, got {name!r}")
+    return name.replace("-", "_")
+
+
+# ----------------------------------------------------------------------------------------------
+# conditions of a grid cell
+# ----------------------------------------------------------------------------------------------
+def with_label_noise(splits, noise_rate: float, seed: int = 0):
+    """``splits`` with a share ``noise_rate`` of train labels (seed ``seed``) and val labels
+    (seed ``seed + 1``, clean labels dropped so selection sees the noise) flipped; test clean.
+    The same flips as chapter 05's noisy-label experiment (SCN / EAN protocol)."""
+    from ferlib.data.splits import Splits
+    from ferlib.models.ean_experiment import add_label_noise
+
+    rate = float(noise_rate)
+    if not 0 <= rate < 1:
+        raise ValueError(f"noise_rate must be in [0, 1), got {noise_rate}")
+    if rate == 0:
+        return splits
+    return Splits(add_label_noise(splits.train, rate, seed),
+                  add_label_noise(splits.val, rate, seed + 1, keep_clean=False), splits.test)
+
+
+def with_imbalance(splits, imbalance_ratio, seed: int = 0):
+    """``splits`` with the training split subsampled to head / tail = ``imbalance_ratio``
+    (:func:`ferlib.data.make_long_tailed`, classes ranked by their current count); None keeps it."""
+    from ferlib.data import make_long_tailed
+    from ferlib.data.splits import Splits
+
+    if imbalance_ratio is None:
+        return splits
+    return Splits(make_long_tailed(splits.train, float(imbalance_ratio), seed=seed),
+                  splits.val, splits.test)
+
+
+def _cell(cell: Mapping | None) -> tuple[float | None, float]:
+    cell = dict(cell or {})
+    unknown = set(cell) - set(FACTORS)
+    if unknown:
+        raise ValueError(f"grid cell {cell}: unknown keys {sorted(unknown)} (allowed: {FACTORS})")
+    ratio = cell.get("imbalance_ratio")
+    if ratio is not None:
+        ratio = float(ratio)
+        if not ratio >= 1:
+            raise ValueError(f"grid cell {cell}: imbalance_ratio must be >= 1 (head / tail)")
+    rate = float(cell.get("noise_rate") or 0.0)
+    if not 0 <= rate < 1:
+        raise ValueError(f"grid cell {cell}: noise_rate must be in [0, 1)")
+    return ratio, rate
+
+
+def degradation_grid(imbalance_ratios: Sequence = (), noise_rates: Sequence = (),
+                     natural: bool = True) -> list[dict]:
+    """Grid cells: the natural cell (if ``natural``), one per imbalance ratio (noise 0) and one
+    per noise rate (natural imbalance), without repeats."""
+    cells = [{"imbalance_ratio": None, "noise_rate": 0.0}] if natural else []
+    cells += [{"imbalance_ratio": float(r), "noise_rate": 0.0} for r in imbalance_ratios]
+    cells += [{"imbalance_ratio": None, "noise_rate": float(p)} for p in noise_rates]
+    out, seen = [], set()
+    for c in cells:
+        key = _cell(c)
+        if key not in seen:
+            seen.add(key)
+            out.append({"imbalance_ratio": key[0], "noise_rate": key[1]})
+    return out
+
+
+def cell_folder(results_path, cell: Mapping | None = None) -> Path:
+    """Where the records of ``cell`` go: ``results_path`` for the natural cell, else
+    ``results_path/cells/ir<r|nat>_noise<p>``."""
+    ratio, rate = _cell(cell)
+    if ratio is None and rate == 0:
+        return Path(results_path)
+    return Path(results_path) / "cells" / f"ir{'nat' if ratio is None else f'{ratio:g}'}_noise{rate:g}"
+
+
+# ----------------------------------------------------------------------------------------------
+# runners: one thin call into each chapter module
+# ----------------------------------------------------------------------------------------------
+def _run_baseline(splits, profile, device, seed, results_path, *, noise_rate=0.0,
+                  balanced=False, progress=False, source=None):
+    """ferlib.train.load_or_train_baseline (chapter 02): reused when recorded, else trained."""
+    from ferlib.train.baseline import load_or_train_baseline
+
+    s = with_label_noise(splits, noise_rate, seed)
+    run = load_or_train_baseline(s, profile, device, seed, balanced, results_path,
+                                 progress=progress, source=source)
+    return [run.record_path]
+
+
+def _run_balanced(splits, profile, device, seed, results_path, **kw):
+    return _run_baseline(splits, profile, device, seed, results_path, balanced=True, **kw)
+
+
+def _run_ahm(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
+             source=None, **opts):
+    """ferlib.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline."""
+    from ferlib.ahm.experiment import run_ahm_experiment
+    from ferlib.train.baseline import load_or_train_baseline
+
+    s = with_label_noise(splits, noise_rate, seed)
+    base = load_or_train_baseline(s, profile, device, seed, False, results_path,
+                                  progress=progress, source=source)
+    run = run_ahm_experiment(s, profile, device, seed, results_path=results_path,
+                             progress=progress, source=source, **opts)
+    return [base.record_path, run.record_path]
+
+
+def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
+                    progress=False, source=None, **opts):
+    """Chapter 04 (ferlib.augment.experiment): the baseline (the VAE-GAN's perceptual net), the
+    VAE-GAN, the class statistics of the encoder means, then the latent-augmented classifier --
+    the steps of run_table1 for this one row."""
+    from ferlib.augment.experiment import (encode_dataset, run_latent_augmentation,
+                                           train_or_load_vaegan)
+    from ferlib.augment.latent import class_latent_stats
+    from ferlib.train.baseline import load_or_train_baseline
+
+    s = with_label_noise(splits, noise_rate, seed)
+    base = load_or_train_baseline(s, profile, device, seed, False, results_path,
+                                  progress=progress, source=source)
+    vg = train_or_load_vaegan(s.train, profile, device, seed, results_path,
+                              perceptual_model=base.model, progress=progress)
+    mu, labels = encode_dataset(vg.model, s.train)
+    names = list(s.train.class_names)
+    stats = class_latent_stats(mu, labels, len(names), shrinkage="ledoit-wolf", class_names=names,
+                               min_samples="skip")
+    _, path = run_latent_augmentation(s, vg.model, stats, profile, device, seed,
+                                      results_path=results_path, progress=progress,
+                                      source=source, **opts)
+    return [base.record_path, path]
+
+
+def _dan_runner(mode: str):
+    def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
+            source=None, **opts):
+        """ferlib.augment.experiment.run_dan (chapter 04) with ``mode``."""
+        from ferlib.augment.experiment import run_dan
+
+        s = with_label_noise(splits, noise_rate, seed)
+        _, path = run_dan(s, mode, profile=profile, device=device, seed=seed,
+                          results_path=results_path, progress=progress, source=source, **opts)
+        return [path]
+    return run
+
+
+def _noisy_runner(method: str):
+    def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
+            source=None, **opts):
+        """ferlib.models.ean_experiment.noisy_label_experiment (chapter 05), one method, one
+        rate (it flips the labels itself, exactly as :func:`with_label_noise`)."""
+        from ferlib.models.ean_experiment import noisy_label_experiment
+
+        df = noisy_label_experiment(profile, dataset=splits.train.name, seed=seed,
+                                    noise_rates=(float(noise_rate),), methods=(method,),
+                                    device=device, results_path=results_path, splits=splits,
+                                    progress=progress, source=source, **opts)
+        return [Path(p) for p in df["record"] if p]
+    return run
+
+
+def _run_cucn(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
+              source=None, **opts):
+    """ferlib.models.cucn_experiment.run_variant (chapter 06): the full CUCN rung of Table II."""
+    from ferlib.models.cucn_experiment import run_variant, table2_variants
+
+    s = with_label_noise(splits, noise_rate, seed)
+    run = run_variant(table2_variants()[-1], s, profile=profile, device=device, seed=seed,
+                      results_path=results_path, progress=progress, source=source, **opts)
+    return [run.record_path]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One method of the comparison: ``fn`` runs it through its chapter module and returns the
+    record paths it wrote; ``record_method`` is the ``method`` string its record carries;
+    ``model`` names the network built for the parameter count; ``chapter`` the notebook."""
+
+    fn: Callable
+    record_method: str
+    model: str
+    chapter: str
+    label: str = ""
+
+    def __call__(self, splits, profile, device, seed, results_path, **opts) -> list[Path]:
+        paths = self.fn(splits, profile, device, seed, results_path, **opts)
+        return [Path(p) for p in paths if p is not None]
+
+
+#: method name (the scoreboard's spelling) -> runner, in the chapters' order
+METHODS: dict[str, Runner] = {
+    "baseline": Runner(_run_baseline, "baseline", "backbone", "02_baseline",
+                       "cross-entropy"),
+    "baseline+balanced": Runner(_run_balanced, "baseline+balanced", "backbone", "02_baseline",
+                                "class-balanced resampling"),
+    "ahm": Runner(_run_ahm, "ahm", "ahm", "03_ahm_semantic_space",
+                  "AHM semantic space + SAE"),
+    "latent_aug": Runner(_run_latent_aug, "latent-aug", "backbone",
+                         "04_latent_covariance_augmentation", "latent covariance augmentation"),
+    "dan": Runner(_dan_runner("none"), "dan", "dan", "04_latent_covariance_augmentation", "DAN"),
+    "dan+balanced": Runner(_dan_runner("balanced"), "dan+balanced", "dan",
+                           "04_latent_covariance_augmentation", "DAN + balanced resampling"),
+    "scn": Runner(_noisy_runner("scn"), "scn", "scn", "05_adjacency_threshold_tuning",
+                  "SCN (self-cure)"),
+    "ean": Runner(_noisy_runner("ean"), "ean", "ean", "05_adjacency_threshold_tuning",
+                  "EAN (adjacency graph)"),
+    "cucn": Runner(_run_cucn, "cucn", "cucn", "06_uncertainty_and_imbalance",
+                   "CUCN (weights + CBAM + mixing)"),
+}
+
+
+def registry_name(method: str) -> str | None:
+    """The :data:`METHODS` key of a registry or record method name (``"latent-aug"`` ->
+    ``"latent_aug"``), or None when it is not a registry method."""
+    norm = normalize_method(method)
+    for key, runner in METHODS.items():
+        if norm in (normalize_method(key), normalize_method(runner.record_method)):
+            return key
+    return None
+
+
+def _runner(method: str) -> Runner:
+    key = registry_name(method)
+    if key is None:
+        raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+# ----------------------------------------------------------------------------------------------
+# parameter counts
+# ----------------------------------------------------------------------------------------------
+def count_parameters(method: str, splits, profile="smoke") -> int:
+    """Trainable parameters of the network ``method`` classifies with, built (untrained) for
+    ``splits`` at ``profile``. AHM: the backbone plus the SAE projection W (semantic dim x
+    feature dim). Latent augmentation counts the classifier only (the VAE-GAN is used in
+    training, not at test time)."""
+    from ferlib.config import get_profile
+
+    prof = get_profile(profile)
+    runner = _runner(method)
+    tr = splits.train
+    k, kw = tr.num_classes, dict(in_channels=tr.in_channels, width=prof.width,
+                                  image_size=int(tr.image_size[0]))
+    if runner.model in ("backbone", "ahm"):
+        from ferlib.train.baseline import build_baseline_model
+        model = build_baseline_model(splits, prof)
+    elif runner.model == "dan":
+        from ferlib.models.dan import build_dan
+        model = build_dan(k, prof.backbone, **kw)
+    elif runner.model == "scn":
+        from ferlib.models.scn import build_scn
+        model = build_scn(prof.backbone, k, **kw)
+    elif runner.model == "ean":
+        from ferlib.models.ean import build_ean
+        model = build_ean(prof.backbone, k, **kw)
+    elif runner.model == "cucn":
+        from ferlib.models.cucn_experiment import build_variant_model, table2_variants
+        model = build_variant_model(table2_variants()[-1], splits, prof)
+    else:  # pragma: no cover - the registry only holds the models above
+        raise ValueError(f"no parameter count for model {runner.model!r}")
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if runner.model == "ahm":
+        from ferlib.ahm.hierarchy import load_hierarchy, semantic_prototypes
+        P = semantic_prototypes(load_hierarchy(class_names=list(tr.class_names)), "path",
+                                "geometric")  # (K, N)
+        n += int(P.shape[1]) * int(model.feature_dim)
+    return int(n)
+
+
+# ----------------------------------------------------------------------------------------------
+# records: reading, matching, stamping
+# ----------------------------------------------------------------------------------------------
+def load_all_records(*folders) -> pd.DataFrame:
+    """:func:`ferlib.records.load_records` of every folder (recursively), concatenated, with a
+    ``folder`` column; missing folders are skipped."""
+    from ferlib.records import load_records
+
+    frames = []
+    for f in folders:
+        if f is None:
+            continue
+        df = load_records(f, "**/*.json")
+        if len(df):
+            frames.append(df.assign(folder=str(f)))
+    if not frames:
+        return load_records(Path("/nonexistent-ferlib-folder"))
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def _col(df: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
+    return df[name] if name in df.columns else pd.Series(default, index=df.index, dtype=object)
+
+
+def _conditions(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with float columns ``imbalance_ratio`` (NaN = natural) and ``noise_rate``
+    (missing = 0) and ``method_key`` (normalised method name)."""
+    out = df.copy()
+    out["imbalance_ratio"] = pd.to_numeric(_col(out, "param/imbalance_ratio"), errors="coerce")
+    out["noise_rate"] = pd.to_numeric(_col(out, "param/noise_rate"), errors="coerce").fillna(0.0)
+    out["method_key"] = [normalize_method(str(m)) for m in out["method"]]
+    return out
+
+
+def _select(df: pd.DataFrame, dataset=None, split=None, profile=None) -> pd.DataFrame:
+    if df is None or len(df) == 0:
+        return pd.DataFrame(columns=list(getattr(df, "columns", [])) +
+                            ["imbalance_ratio", "noise_rate", "method_key"])
+    out = _conditions(df)
+    if dataset is not None:
+        out = out[out["dataset"] == dataset]
+    if split is not None:
+        out = out[out["split"] == split]
+    if profile is not None:
+        out = out[_col(out, "param/profile") == (getattr(profile, "name", profile))]
+    return out
+
+
+def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, cell=None,
+                split: str | None = None, profile=None) -> pd.Series | None:
+    """The newest record row of ``method`` (any spelling) on ``dataset`` / ``seed`` / ``cell``
+    (and ``split`` / ``profile`` when given), or None."""
+    ratio, rate = _cell(cell)
+    df = _select(records_df, dataset, split, profile)
+    if len(df) == 0:
+        return None
+    keys = {normalize_method(method)}
+    if registry_name(method):
+        r = METHODS[registry_name(method)]
+        keys |= {normalize_method(registry_name(method)), normalize_method(r.record_method)}
+    hit = df[df["method_key"].isin(keys) & (pd.to_numeric(df["seed"], errors="coerce") == seed)
+             & np.isclose(df["noise_rate"].astype(float), rate)]
+    if ratio is None:
+        hit = hit[hit["imbalance_ratio"].isna()]
+    else:
+        hit = hit[np.isclose(hit["imbalance_ratio"].astype(float), ratio)]
+    return None if len(hit) == 0 else hit.iloc[-1]
+
+
+def _stamp(path: Path, ratio, rate, n_params: int | None) -> None:
+    """Add the cell (and the parameter count) to a record's params, in place and atomically;
+    everything else, provenance included, stays as written."""
+    from ferlib.records import read_record
+
+    rec = read_record(path)
+    params = dict(rec.get("params") or {})
+    params["imbalance_ratio"] = ratio
+    params.setdefault("noise_rate", rate)
+    if n_params is not None and params.get("n_params") is None:
+        params["n_params"] = int(n_params)
+    rec["params"] = params
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.stamp")
+    tmp.write_text(json.dumps(rec, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _expected_split(dataset: str, eval_split):
+    from ferlib.data.splits import DATASET_SPLITS
+
+    if dataset == "synthfacs":
+        return "test"
+    return eval_split or DATASET_SPLITS.get(dataset, (None, None))[1]
+
+
+def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfacs",
+                   data_root=None, eval_split=None, val_split: str = "holdout",
+                   profile="smoke", device="auto", seeds: Sequence[int] = (0,),
+                   results_path="../_build/records", read_also: Sequence = (),
+                   method_opts: Mapping | None = None, progress: bool = True,
+                   train_progress: bool = False, source: str | None = None,
+                   splits=None) -> pd.DataFrame:
+    """Make sure every (method, cell, seed) of the grid has a record; run only the missing ones.
+
+    ``grid``: a list of cells ``{"imbalance_ratio": r|None, "noise_rate": p}`` (see
+    :func:`degradation_grid`; default: the natural cell only). Records already in
+    ``results_path`` or in the folders of ``read_also`` (e.g. the committed
+    ``book/records/cpu``), searched recursively, count as done when method (either spelling),
+    dataset, evaluation split, seed, profile name and cell match. Data is loaded only when
+    something must run (``splits`` may be given to skip loading for ``seeds == (seed,)``).
+    ``method_opts`` maps a method to extra keyword arguments for its runner. A failing run
+    raises; the records written before it stay, so a rerun resumes.
+
+    Returns the plan: one row per (method, imbalance_ratio (NaN = natural), noise_rate, seed)
+    with ``status`` ("found" or "ran") and ``record`` (path).
+    """
+    from tqdm.auto import tqdm
+
+    from ferlib.config import get_profile
+
+    prof = get_profile(profile)
+    runners = {m: _runner(m) for m in methods}
+    cells = [dict(zip(FACTORS, _cell(c))) for c in (grid or [{}])]
+    method_opts = dict(method_opts or {})
+    split_name = _expected_split(dataset, eval_split)
+
+    def known():
+        return load_all_records(results_path, *read_also)
+
+    have = known()
+    plan = []
+    for seed in seeds:
+        for cell in cells:
+            for m in methods:
+                hit = find_record(have, m, dataset, seed, cell, split_name, prof.name)
+                plan.append({"method": m, **cell, "seed": int(seed),
+                             "status": "found" if hit is not None else "todo",
+                             "record": None if hit is None else str(Path(hit["folder"]) / hit["file"])})
+    todo = [row for row in plan if row["status"] == "todo"]
+    base_splits: dict[int, object] = {}
+    counts: dict[tuple, int] = {}
+    bar = tqdm(todo, desc="comparison runs", disable=not progress or not todo)
+    for row in bar:
+        seed, cell = row["seed"], {k: row[k] for k in FACTORS}
+        bar.set_postfix_str(f"{row['method']} ir={cell['imbalance_ratio']} noise={cell['noise_rate']:g}")
+        # a run of an earlier row (e.g. the baseline that AHM builds on) may have made it
+        hit = find_record(known(), row["method"], dataset, seed, cell, split_name, prof.name)
+        if hit is not None:
+            row.update(status="found", record=str(Path(hit["folder"]) / hit["file"]))
+            continue
+        if seed not in base_splits:
+            if splits is not None and len(seeds) == 1:
+                base_splits[seed] = splits
+            else:
+                from ferlib.data import load_splits
+                base_splits[seed] = load_splits(dataset, data_root=data_root, eval_split=eval_split,
+                                                val_split=val_split, profile=prof, seed=seed)
+        s = with_imbalance(base_splits[seed], cell["imbalance_ratio"], seed)
+        folder = cell_folder(results_path, cell)
+        folder.mkdir(parents=True, exist_ok=True)
+        runner = runners[row["method"]]
+        paths = runner(s, prof, device, seed, folder, noise_rate=cell["noise_rate"],
+                       progress=train_progress, source=source, **method_opts.get(row["method"], {}))
+        for p in paths:
+            key = registry_name(json.loads(Path(p).read_text())["method"])
+            ckey = (key, cell["imbalance_ratio"], seed)
+            if key is not None and ckey not in counts:
+                counts[ckey] = count_parameters(key, s, prof)
+            _stamp(Path(p), cell["imbalance_ratio"], cell["noise_rate"], counts.get(ckey))
+        own = [p for p in paths if registry_name(json.loads(Path(p).read_text())["method"])
+               == registry_name(row["method"])]
+        row.update(status="ran", record=str(own[-1]) if own else None)
+    out = pd.DataFrame(plan, columns=["method", *FACTORS, "seed", "status", "record"])
+    out["imbalance_ratio"] = pd.to_numeric(out["imbalance_ratio"], errors="coerce")  # NaN = natural
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# tables
+# ----------------------------------------------------------------------------------------------
+def _order(keys) -> list[str]:
+    reg = [normalize_method(k) for k in METHODS]
+    return sorted(keys, key=lambda k: (reg.index(k) if k in reg else len(reg), k))
+
+
+def _one_per_seed(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Keep the newest record per (by..., seed) (load_records sorts by time)."""
+    return df.drop_duplicates(subset=[*by, "seed"], keep="last")
+
+
+def _methods_filter(df: pd.DataFrame, methods) -> pd.DataFrame:
+    if methods is None:
+        keep = {normalize_method(m) for m in METHODS} | \
+            {normalize_method(r.record_method) for r in METHODS.values()}
+    else:
+        keep = set()
+        for m in methods:
+            keep.add(normalize_method(m))
+            if registry_name(m):
+                keep.add(normalize_method(registry_name(m)))
+    return df[df["method_key"].isin(keep)]
+
+
+def _display_names(df: pd.DataFrame) -> pd.DataFrame:
+    """``method`` column back as the registry spelling when it is a registry method."""
+    df = df.copy()
+    df["method"] = [registry_name(k) or k for k in df["method_key"]]
+    return df
+
+
+def comparison_table(records_df: pd.DataFrame, dataset: str, split: str | None = None,
+                     profile=None, methods: Sequence[str] | None = None, cell=None,
+                     n_params: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """One row per method: ``n_runs`` (seeds), the means over seeds of accuracy,
+    mean_class_accuracy, macro_f1, min_class_recall (and ``accuracy_std``, sample std over seeds,
+    NaN for one run), ``wall_time`` (mean seconds per run) and ``n_params``.
+
+    Only records of ``dataset`` (``split``, ``profile``) at ``cell`` (default natural, noise 0),
+    of ``methods`` (default: the registry's) and the newest record per seed. ``n_params`` comes
+    from the records' ``params.n_params`` (stamped by :func:`ensure_records`), else from the
+    ``n_params`` mapping (e.g. :func:`count_parameters` per method), else NaN: the table's
+    ``attrs["note"]`` then says which methods lack it. Methods in registry order.
+    """
+    ratio, rate = _cell(cell)
+    df = _select(records_df, dataset, split, profile)
+    cols = ["method", "n_runs", *TABLE_METRICS, "accuracy_std", "wall_time", "n_params"]
+    if len(df):
+        df = df[np.isclose(df["noise_rate"].astype(float), rate)]
+        df = df[df["imbalance_ratio"].isna()] if ratio is None else \
+            df[np.isclose(df["imbalance_ratio"].astype(float), ratio)]
+        df = _methods_filter(df, methods)
+    if len(df) == 0:
+        out = pd.DataFrame(columns=cols)
+        out.attrs["note"] = f"no records for {dataset} at this condition"
+        return out
+    df = _one_per_seed(df, ["method_key"])
+    for c in (*TABLE_METRICS, "wall_time", "param/n_params"):
+        df[c] = pd.to_numeric(_col(df, c), errors="coerce")
+    g = df.groupby("method_key")
+    out = g[list(TABLE_METRICS) + ["wall_time"]].mean()
+    out["n_runs"] = g.size()
+    out["accuracy_std"] = g["accuracy"].std(ddof=1)
+    out["n_params"] = g["param/n_params"].mean()
+    out = out.reset_index()
+    if n_params:
+        given = {normalize_method(registry_name(k) or k): v for k, v in n_params.items()}
+        miss = out["n_params"].isna()
+        if miss.any():
+            out.loc[miss, "n_params"] = out.loc[miss, "method_key"].map(given).astype(float)
+    out = out.set_index("method_key").loc[_order(out["method_key"])].reset_index()
+    out = _display_names(out)[cols]
+    lacking = out.loc[out["n_params"].isna(), "method"].tolist()
+    out.attrs["note"] = ("" if not lacking else
+                         f"n_params not recorded for {', '.join(lacking)} (pass n_params= or rerun "
+                         "through ensure_records)")
+    return out.reset_index(drop=True)
+
+
+def per_class_recall_table(records_df: pd.DataFrame, dataset: str, split: str | None = None,
+                           profile=None, methods: Sequence[str] | None = None,
+                           cell=None) -> pd.DataFrame:
+    """Mean recall per class over seeds: index = method (registry order), columns = classes
+    (the ``recall/<class>`` columns of the records, in record order). Feed it to
+    :func:`ferlib.plots.plot_per_class_recall`."""
+    ratio, rate = _cell(cell)
+    df = _select(records_df, dataset, split, profile)
+    rec_cols = [c for c in df.columns if str(c).startswith("recall/")]
+    if len(df):
+        df = df[np.isclose(df["noise_rate"].astype(float), rate)]
+        df = df[df["imbalance_ratio"].isna()] if ratio is None else \
+            df[np.isclose(df["imbalance_ratio"].astype(float), ratio)]
+        df = _methods_filter(df, methods)
+    if len(df) == 0 or not rec_cols:
+        return pd.DataFrame()
+    df = _one_per_seed(df, ["method_key"])
+    out = df.groupby("method_key")[rec_cols].mean()
+    out = out.loc[_order(out.index)].dropna(axis=1, how="all")
+    out.columns = [c[len("recall/"):] for c in out.columns]
+    out.index = [registry_name(k) or k for k in out.index]
+    out.index.name = "method"
+    return out
+
+
+def degradation_table(records_df: pd.DataFrame, factor: str = "imbalance_ratio",
+                      metric: str = "accuracy", dataset: str | None = None,
+                      split: str | None = None, profile=None,
+                      methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """How ``metric`` changes with ``factor`` ("imbalance_ratio" or "noise_rate"): one row per
+    (method, factor value) with ``n_runs`` and the mean and sample std over seeds. For the
+    imbalance factor only noise-free records with a recorded ratio count; for the noise factor
+    only records at the natural imbalance (a record without noise_rate counts as 0)."""
+    if factor not in FACTORS:
+        raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
+    df = _select(records_df, dataset, split, profile)
+    cols = ["method", factor, "n_runs", metric, f"{metric}_std"]
+    if len(df):
+        if metric not in df.columns:
+            raise ValueError(f"metric {metric!r} is not a column of the records "
+                             f"(have e.g. {', '.join(c for c in TABLE_METRICS if c in df.columns)})")
+        if factor == "imbalance_ratio":
+            df = df[df["imbalance_ratio"].notna() & np.isclose(df["noise_rate"].astype(float), 0)]
+        else:
+            df = df[df["imbalance_ratio"].isna()]
+        df = _methods_filter(df, methods)
+    if len(df) == 0:
+        return pd.DataFrame(columns=cols)
+    df = _one_per_seed(df, ["method_key", factor])
+    df[metric] = pd.to_numeric(df[metric], errors="coerce")
+    g = df.groupby(["method_key", factor])[metric]
+    out = pd.DataFrame({"n_runs": g.size(), metric: g.mean(), f"{metric}_std": g.std(ddof=1)})
+    out = out.reset_index()
+    order = _order(out["method_key"].unique())
+    out["_o"] = out["method_key"].map({k: i for i, k in enumerate(order)})
+    out = out.sort_values(["_o", factor]).drop(columns="_o")
+    return _display_names(out)[cols].reset_index(drop=True)
+
+
+def plot_degradation(table: pd.DataFrame, factor: str | None = None, metric: str = "accuracy",
+                     ax=None, title: str | None = None):
+    """Line plot of :func:`degradation_table`: ``metric`` against the factor, one line per
+    method (seaborn; error bars are the std over seeds where there are several)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if factor is None:
+        factor = next((f for f in FACTORS if f in table.columns), None)
+    if factor is None or factor not in table.columns or len(table) == 0:
+        raise ValueError("plot_degradation needs a non-empty degradation_table")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(data=table, x=factor, y=metric, hue="method", marker="o", ax=ax)
+    std = f"{metric}_std"
+    if std in table.columns and table[std].notna().any():
+        for _, part in table.groupby("method", sort=False):
+            ax.errorbar(part[factor], part[metric], yerr=part[std].fillna(0), fmt="none",
+                        ecolor="grey", alpha=0.5, capsize=2)
+    if factor == "imbalance_ratio":
+        ax.set_xscale("log")
+        ax.set_xlabel("imbalance ratio (head / tail, log scale)")
+    else:
+        ax.set_xlabel("share of flipped training labels")
+    ax.set_ylabel(metric.replace("_", " "))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_cost(table: pd.DataFrame, metric: str = "accuracy", ax=None):
+    """Cost against benefit: mean wall time per run (log scale) against ``metric`` for each
+    method of :func:`comparison_table`, the marker area growing with the parameter count."""
+    import matplotlib.pyplot as plt
+
+    if len(table) == 0:
+        raise ValueError("plot_cost needs a non-empty comparison_table")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    n = pd.to_numeric(table["n_params"], errors="coerce")
+    size = 30 + 270 * (n / n.max()).fillna(0) if n.notna().any() else 60
+    ax.scatter(table["wall_time"], table[metric], s=size, alpha=0.6)
+    for _, row in table.iterrows():
+        ax.annotate(row["method"], (row["wall_time"], row[metric]), xytext=(4, 2),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training time per run, s (log scale)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title("cost and benefit (marker area ~ parameters)")
+    return ax
+
+
+def main(argv=None) -> int:
+    """``python -m ferlib.compare``: fill the comparison grid with records (resumable) and print
+    the tables. Example (the book's FER2013 table)::
+
+        python -m ferlib.compare --dataset fer2013 --data-root ../shared/data/fer2013 \
+            --profile cpu --out book/records/cpu --imbalance 1 10 50 100 --noise 0.1 0.2
+    """
+    ap = argparse.ArgumentParser(prog="python -m ferlib.compare", description=main.__doc__)
+    ap.add_argument("--dataset", default="synthfacs")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--eval-split", default=None)
+    ap.add_argument("--val-split", default="holdout")
+    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS),
+                    help=f"from: {' '.join(METHODS)}")
+    ap.add_argument("--imbalance", type=float, nargs="*", default=[], help="imbalance ratios")
+    ap.add_argument("--noise", type=float, nargs="*", default=[], help="label-noise rates")
+    ap.add_argument("--out", default="_build/records", help="records folder")
+    ap.add_argument("--read-also", nargs="*", default=[], help="folders of existing records")
+    args = ap.parse_args(argv)
+    grid = degradation_grid(args.imbalance, args.noise)
+    plan = ensure_records(args.methods, grid, dataset=args.dataset, data_root=args.data_root,
+                          eval_split=args.eval_split, val_split=args.val_split,
+                          profile=args.profile, device=args.device, seeds=args.seeds,
+                          results_path=args.out, read_also=args.read_also, train_progress=True,
+                          source="python -m ferlib.compare")
+    print(plan.to_string(index=False))
+    recs = load_all_records(args.out, *args.read_also)
+    print(comparison_table(recs, args.dataset, profile=args.profile,
+                           methods=args.methods).round(4).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
