@@ -271,8 +271,11 @@ else:
 # %% [markdown]
 # ## The numbers this notebook pins
 #
-# Split sizes, the sampler's closed forms and the live run's accuracies (rounded: the
-# training is seeded and deterministic on the CPU).
+# Split sizes, the sampler's closed forms and the first epoch's training loss of each live run
+# (rounded to 2 decimals). The training is seeded and repeats exactly on the same machine, but
+# the last bits of CPU convolutions depend on the thread count, and at the smoke profile the
+# model is so close to chance that such bits can flip a prediction, so the test accuracies
+# above are not pinned here.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -280,5 +283,4 @@ print("train / val / test:", len(splits.train), len(splits.val), len(splits.test
 print("P(y=c) balanced:", np.round(p_class, 3).tolist())
 print("expected distinct per class:", np.round(D_c, 1).tolist())
 for method, r in runs.items():
-    print(f"{method}: test accuracy {r.test_metrics['accuracy']:.2f}, "
-          f"mean class accuracy {r.test_metrics['mean_class_accuracy']:.2f}")
+    print(f"{method}: epochs {len(r.history)}, epoch-1 train loss {r.history['train_loss'].iloc[0]:.2f}")

@@ -37,13 +37,11 @@ noise_rate = 0.2              # label-flip share for the uncertainty-vs-noise st
 
 # %%
 import math
-import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits

@@ -150,3 +150,18 @@ def test_augment_batch_replaces_the_documented_share_and_keeps_labels():
         LatentAugmentation(vae, st, aug_ratio=1.5)
     with pytest.raises(ValueError, match="strength"):
         LatentAugmentation(vae, st, s=-1)
+
+
+def test_chapter_sampler_check_and_paper_table():
+    from ferlib.augment import experiment as ex
+
+    chk = ex.sampler_check(s=0.5, n=20000, seed=0).set_index("method")
+    assert (chk["max_err_vs_theory"] < 0.06).all()
+    assert chk.loc["correct", "max_err_vs_s_sigma"] < 0.06
+    # literal: 0.25 * tr(Sigma^2) = 0.25 * (4.36 + 1.45 + 0.34) = 1.5375 vs s tr(Sigma) = 1.75
+    assert chk.loc["literal", "theory_total_var"] == pytest.approx(1.5375)
+    assert chk.loc["literal", "max_err_vs_s_sigma"] > 0.1
+    ours = ex.PAPER_TABLE1.assign(model=["smallcnn"] * 3 + ["DAN (smallcnn)"] * 3)
+    both = ex.compare_with_paper(ours)
+    assert both["paper accuracy"].tolist() == [0.7021, 0.7322, 0.7443, 0.8832, 0.8864, 0.8924]
+    assert ex.default_clean_last(2) == 0 and ex.default_clean_last(60) == 12

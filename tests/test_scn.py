@@ -179,11 +179,11 @@ def test_scn_relabelling_repairs_flipped_labels_on_separable_blobs():
     torch.manual_seed(0)
     model = SCN(MLPBackbone(), 3, SCNConfig(relabel_epoch=3))
     loss_fn = SCNLoss(num_samples=300)
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    opt = torch.optim.Adam(model.parameters(), 3e-2)
     for epoch in range(1, 6):
         perm = torch.randperm(300, generator=g)
-        for b in range(0, 300, 50):
-            idx = perm[b:b + 50]
+        for b in range(0, 300, 100):
+            idx = perm[b:b + 100]
             loss, _ = loss_fn(model, x[idx], noisy[idx], epoch, idx=idx)
             opt.zero_grad()
             loss.backward()

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["cache_dir", "source_key", "cached_arrays", "LoadedData", "log"]
+__all__ = ["cache_dir", "source_key", "cached_arrays", "LoadedData", "make_summary", "log"]
 
 log = logging.getLogger("ferlib.data")
 
@@ -63,6 +63,7 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, us
     try:
         with open(tmp, "wb") as f:
             np.savez(f, meta_json=np.array(json.dumps(out.get("meta", {}))), **arrays)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -72,13 +73,30 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, us
 
 
 class LoadedData(dict):
-    """``{split name: FaceDataset}`` with ``summary`` (pandas: rows read per split and class,
-    plus rows dropped by the dataset's own protocol) and ``source`` (the files read)."""
+    """``{split name: FaceDataset}`` with ``summary`` (pandas, built on first access: rows read
+    per split and class, a ``total`` and a ``dropped`` column for rows the dataset's own
+    protocol drops) and ``source`` (the files read)."""
 
-    def __init__(self, splits: dict, summary=None, source: str = ""):
+    def __init__(self, splits: dict, dropped: dict | None = None, source: str = ""):
         super().__init__(splits)
-        self.summary = summary
+        self.dropped = {k: int(v) for k, v in (dropped or {}).items()}
         self.source = source
+        self._summary = None
+
+    @property
+    def summary(self):
+        if self._summary is None:
+            self._summary = make_summary(self, self.dropped)
+        return self._summary
+
+    def summary_text(self) -> str:
+        """The summary as plain text (no pandas needed), one line per split."""
+        lines = []
+        for name, ds in self.items():
+            counts = ", ".join(f"{c} {n}" for c, n in zip(ds.class_names, ds.class_counts().tolist()))
+            extra = f"; dropped {self.dropped[name]}" if self.dropped.get(name) else ""
+            lines.append(f"{name}: {len(ds)} rows ({counts}){extra}")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"LoadedData({self.source}: " + ", ".join(f"{k}={len(v)}" for k, v in self.items()) + ")"

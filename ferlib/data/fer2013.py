@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import LoadedData, cached_arrays, log, make_summary, source_key
+from .cache import LoadedData, cached_arrays, log, source_key
 from .dataset import FaceDataset
 from .errors import DataFormatError, missing_root_message
 from .labels import BASIC7
@@ -157,6 +157,6 @@ def load_fer2013(root, cache=None, use_cache: bool = True, progress: bool = Fals
         if m.any():
             splits[u] = FaceDataset(arr["images"][m], arr["labels"][m], BASIC7, name="fer2013", split=u,
                                     extras={"row": rows[m]})
-    out = LoadedData(splits, make_summary(splits), str(src))
-    log.info("fer2013 rows read per split and class:\n%s", out.summary.to_string())
+    out = LoadedData(splits, {}, str(src))
+    log.info("fer2013 rows read per split and class:\n%s", out.summary_text())
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import LoadedData, cached_arrays, log, make_summary, source_key
+from .cache import LoadedData, cached_arrays, log, source_key
 from .dataset import FaceDataset
 from .errors import DataFormatError, missing_root_message
 from .labels import BASIC7, CANONICAL, NATIVE_TO_CANONICAL, class_index
@@ -102,9 +102,8 @@ def _build(name: str, items: list, key_files: list, image_size, grayscale, cache
     for k, s in enumerate(arr["meta"]["splits"]):
         m = arr["split"] == k
         splits[s] = FaceDataset(arr["images"][m], arr["labels"][m], class_names, name=name, split=s)
-    out = LoadedData(splits, make_summary(splits, dropped), source)
-    log.info("%s rows read per split and class (dropped by protocol in 'dropped'):\n%s", name,
-             out.summary.to_string())
+    out = LoadedData(splits, dropped, source)
+    log.info("%s rows read per split and class:\n%s", name, out.summary_text())
     return out
 
 
@@ -265,9 +264,9 @@ def load_ferplus(root, image_size: int | None = None, grayscale: bool = True, ca
         sub = ds.subset(np.flatnonzero(keep))
         splits[split] = FaceDataset(sub.images, labels, CANONICAL, name="ferplus", split=split,
                                     extras={"row": sub.extras["row"], "votes": votes[rows][keep]})
-    out = LoadedData(splits, make_summary(splits, dropped), f"{fer.source} + {new}")
+    out = LoadedData(splits, dropped, f"{fer.source} + {new}")
     log.info("ferplus rows read per split and class (dropped: unknown / not-a-face / no image):\n%s",
-             out.summary.to_string())
+             out.summary_text())
     return out
 
 
@@ -304,7 +303,7 @@ def _drop_contempt(data: LoadedData) -> LoadedData:
         sub = ds.subset(keep)
         splits[s] = FaceDataset(sub.images, sub.labels, BASIC7, ds.name, s, extras=sub.extras)
         dropped[s] = len(ds) - len(keep)
-    return LoadedData(splits, make_summary(splits, dropped), data.source)
+    return LoadedData(splits, dropped, data.source)
 
 
 def _affectnet_csv(root, csvs, image_size, grayscale, cache, use_cache, progress, include_contempt):

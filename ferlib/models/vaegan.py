@@ -106,12 +106,12 @@ class VAEGANConfig:
 
 
 #: encoder/generator base width per profile; the latent size comes from Profile.latent_dim
-_PROFILE_WIDTH = {"smoke": 8, "cpu": 16, "full": 64}
+_PROFILE_WIDTH = {"smoke": 4, "cpu": 16, "full": 64}
 
 
 def vaegan_config(profile="smoke", **overrides) -> VAEGANConfig:
     """The VAE-GAN configuration of a profile (``ferlib.config``): latent size from
-    ``profile.latent_dim``, width 8 / 16 / 64 for smoke / cpu / full, 48x48 grey."""
+    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, 48x48 grey."""
     from ferlib.config import get_profile
 
     p = get_profile(profile)

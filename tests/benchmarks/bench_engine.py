@@ -123,6 +123,8 @@ def main(argv=None):
           f"device {device}, torch threads {torch.get_num_threads()}")
     print(f"median images/s  bare loop: {bare:.1f}   engine: {eng:.1f}   ratio engine/bare: "
           f"{eng / bare:.3f}  (overhead {100 * (1 - eng / bare):+.1f} %)")
+    print(f"best images/s    bare loop: {max(rates['bare']):.1f}   engine: {max(rates['engine']):.1f}   "
+          f"ratio: {max(rates['engine']) / max(rates['bare']):.3f}")
     cb, ce = statistics.median(cpu_rates["bare"]), statistics.median(cpu_rates["engine"])
     print(f"median images per CPU-second  bare loop: {cb:.1f}   engine: {ce:.1f}   ratio: {ce / cb:.3f}"
           "  (less sensitive to other load on a shared machine)")
