@@ -1,7 +1,9 @@
 """Open the built website in a real browser (headless Chromium via Playwright) and check that
 every page of the table of contents loads cleanly (issue: the website in a real browser).
 
-For each page: no console errors, no uncaught page errors, no failed requests, and every
+For each page: no console errors, no uncaught page errors, no failed requests for the site's
+own files (an off-site resource such as a CDN script is listed but does not fail the check:
+this machine has no network, a reader's browser has), and every
 ``<img>`` decoded (``naturalWidth > 0``). Chapters whose executed notebook holds image outputs
 must show at least one figure. A screenshot of the landing page is saved for the README.
 
@@ -32,6 +34,11 @@ class PageReport:
     page: str
     images: int = 0
     problems: list[str] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)  # off-site resources (a CDN): not ours
+
+
+def _is_local(url: str, base: str) -> bool:
+    return not url or url.startswith(base) or url.startswith(("data:", "blob:", "about:"))
 
 
 def toc_pages(toc_path="_toc.yml") -> list[str]:
@@ -84,9 +91,19 @@ def check_site(html_dir, toc_path="_toc.yml", screenshot=None, figure_pages=()) 
             for name in toc_pages(toc_path):
                 rep = PageReport(name)
                 events: list[str] = []
-                on_console = lambda m: events.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+
+                def on_console(m, events=events, rep=rep):
+                    if m.type != "error":
+                        return
+                    url = (m.location or {}).get("url", "")
+                    (events if _is_local(url, base) else rep.external).append(
+                        f"console {m.type}: {m.text} [{url}]")
+
+                def on_failed(r, events=events, rep=rep):
+                    (events if _is_local(r.url, base) else rep.external).append(
+                        f"request failed: {r.url} ({r.failure})")
+
                 on_error = lambda e: events.append(f"page error: {e}")
-                on_failed = lambda r: events.append(f"request failed: {r.url} ({r.failure})")
                 page.on("console", on_console)
                 page.on("pageerror", on_error)
                 page.on("requestfailed", on_failed)
@@ -142,6 +159,8 @@ def main(argv=None) -> int:
         print(f"{status:4} {r.page}: {r.images} figure(s)")
         for p in r.problems:
             print(f"     - {p}")
+        for p in r.external:
+            print(f"     (off-site, not checked: {p})")
         bad += bool(r.problems)
     print(f"{len(reports) - bad} passed, {bad} failed")
     return 1 if bad else 0

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from ferlib.augment import (ClassLatentStats, LatentAugmentation, augment_batch, class_latent_stats,
+from ferlib.augment import (LatentAugmentation, augment_batch, class_latent_stats,
                             clean_epochs_from, matrix_sqrt, sample_latent)
 
 SIGMA = torch.tensor([[2.0, 0.6, 0.0],

@@ -1,0 +1,34 @@
+"""The site check reads the table of contents in its order (root, then every chapter)."""
+from pathlib import Path
+
+from ferlib.sitecheck import _is_local, notebooks_with_images, toc_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_toc_pages_follow_the_toc(tmp_path):
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: book/index\nparts:\n"
+                   "  - caption: A\n    chapters:\n      - file: notebooks/00_x\n"
+                   "        sections:\n          - file: notebooks/00_y.ipynb\n"
+                   "  - caption: B\n    chapters:\n      - file: book/z\n")
+    assert toc_pages(toc) == ["book/index", "notebooks/00_x", "notebooks/00_y", "book/z"]
+
+
+def test_the_books_toc_has_every_chapter():
+    pages = toc_pages(ROOT / "_toc.yml")
+    assert pages[0] == "book/index"
+    assert "book/scoreboard" in pages and "notebooks/07_comparison" in pages
+
+
+def test_local_and_offsite_urls():
+    base = "http://127.0.0.1:8000"
+    assert _is_local(f"{base}/x.js", base) and _is_local("data:image/png;base64,AA", base)
+    assert not _is_local("https://cdn.example.org/mathjax.js", base)
+
+
+def test_pages_with_image_outputs(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "a.ipynb").write_text('{"outputs": [{"data": {"image/png": "AA"}}]}')
+    (tmp_path / "notebooks" / "b.ipynb").write_text('{"outputs": []}')
+    assert notebooks_with_images(tmp_path, ["notebooks/a", "notebooks/b"]) == {"notebooks/a"}
