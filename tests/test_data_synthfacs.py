@@ -138,3 +138,40 @@ def test_load_splits_synthfacs_profile_sizes():
         load_splits("mnist")
     with pytest.raises(ValueError, match="condition"):
         load_splits("synthfacs", profile=tiny, eval_split="PublicTest")
+
+
+def test_golden_bytes():
+    """The bytes of a seeded split are pinned: the same on every machine (only IEEE-exact float32
+    arithmetic per pixel, polynomial sines, counter-based noise). A change here means the
+    generator changed, and the calibration record in book/records must be remade."""
+    import hashlib
+    ds = sf.make_synthfacs_split(14, seed=0, size=32, split="train")
+    assert ds.labels.tolist() == [4, 3, 5, 0, 1, 6, 5, 3, 6, 3, 6, 4, 3, 3]
+    assert hashlib.sha256(ds.images.tobytes()).hexdigest()[:16] == "8008f0a0c24680e4"
+
+
+def test_figures_are_single_mosaics():
+    import matplotlib
+    matplotlib.use("Agg")
+    from ferlib.data.viz import au_intensity_figure, class_grid
+    fig = au_intensity_figure(aus=(12, 26), intensities=(0.0, 1.0), size=24)
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["AU12 lip corner puller", "AU26 jaw drop"]
+    ds = sf.make_synthfacs_split(14, seed=0, size=16)
+    assert len(class_grid(ds, per_class=2).axes) == 1
+
+
+def test_calibration_record_round_trip(tmp_path):
+    from ferlib.config import get_profile
+    from ferlib.data.calibration import calibrate_synthfacs, write_calibration_record
+    from ferlib.records import load_records
+    tiny = get_profile("smoke").replace(synth_train=70, synth_test=14, image_size=16, width=4,
+                                        epochs=1, batch_size=32)
+    res = calibrate_synthfacs(tiny, seed=0, device="cpu", progress=False)
+    m = res["metrics"]
+    assert 0 <= m["accuracy"] <= 1
+    assert res["recall_spread"] == pytest.approx(m["max_class_recall"] - m["min_class_recall"])
+    assert res["params"]["train_counts"] == sf.class_counts_for(70, "rafdb").tolist()
+    write_calibration_record(res, tmp_path)
+    recs = load_records(tmp_path)
+    assert recs["method"].tolist() == ["synthfacs-calibration"]

@@ -9,6 +9,10 @@ from .synthfacs import (AU_LIST, AU_NAMES, CONDITIONS, EXPRESSION_AUS, RAFDB_TRA
 from .longtail import (class_balanced_sampler, flip_labels, long_tail_counts, make_long_tailed,
                        stratified_cap, stratified_split)
 from .splits import DATASETS, Splits, load_splits
+from .cache import LoadedData, cache_dir
+from .errors import DataFormatError
+from .fer2013 import load_fer2013
+from .folders import load_affectnet, load_ferplus, load_image_folders, load_rafdb, load_sfew
 
 __all__ = [
     "FaceDataset", "BASIC7", "CANONICAL", "NATIVE_TO_CANONICAL", "class_index", "to_canonical",
@@ -16,4 +20,6 @@ __all__ = [
     "au_vector", "make_identity_pairs", "make_pairs", "make_synthfacs", "make_synthfacs_split",
     "render_face", "render_faces", "class_balanced_sampler", "flip_labels", "long_tail_counts",
     "make_long_tailed", "stratified_cap", "stratified_split", "DATASETS", "Splits", "load_splits",
+    "LoadedData", "cache_dir", "DataFormatError", "load_fer2013", "load_affectnet", "load_ferplus",
+    "load_image_folders", "load_rafdb", "load_sfew",
 ]

@@ -6,7 +6,7 @@ small CNN trained with cross-entropy on the RAF-DB-imbalanced training split, wi
 points between the best and the worst class recall, so the imbalance methods have something
 to fix. :func:`calibrate_synthfacs` measures it; the command
 
-    python -m ferlib.data.calibration --profile cpu --out book/records
+    python -m ferlib.data.calibration --profile cpu --out book/records/cpu
 
 writes the record that the chapter reads (``method="synthfacs-calibration"``).
 """

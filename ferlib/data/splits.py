@@ -9,7 +9,6 @@ holdout of the training split (``val_split="holdout"``) or one of the dataset's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

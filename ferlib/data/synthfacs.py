@@ -43,7 +43,7 @@ chunk size. Sample parameters come from a :class:`numpy.random.Generator`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 

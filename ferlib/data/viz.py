@@ -12,31 +12,62 @@ import numpy as np
 from .labels import BASIC7
 from .synthfacs import AU_LIST, AU_NAMES, EXPRESSION_AUS, render_face, render_faces
 
-__all__ = ["au_intensity_figure", "prototype_figure", "au_explorer"]
+__all__ = ["mosaic_figure", "class_grid", "au_intensity_figure", "prototype_figure", "au_explorer"]
+
+
+def mosaic_figure(rows, row_labels, col_labels=None, title: str | None = None, cell: float = 0.9):
+    """One Axes showing a mosaic of grey uint8 images: ``rows`` is a list of (n_i, H, W) arrays
+    (one row each, padded with white to the longest), labelled on the left by ``row_labels``.
+    Much faster to draw than a grid of subplots. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    rows = [np.asarray(r) for r in rows]
+    h, w = rows[0].shape[1:3]
+    ncols = max(len(r) for r in rows)
+    mosaic = np.full((len(rows) * (h + 2), ncols * (w + 2)), 255, np.uint8)
+    for i, r in enumerate(rows):
+        for j, img in enumerate(r):
+            mosaic[i * (h + 2) + 1:i * (h + 2) + 1 + h, j * (w + 2) + 1:j * (w + 2) + 1 + w] = img
+    fig, ax = plt.subplots(figsize=(cell * ncols + 1.5, cell * len(rows) + 0.4))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([(i + 0.5) * (h + 2) for i in range(len(rows))], list(row_labels), fontsize=8)
+    if col_labels is not None:
+        ax.set_xticks([(j + 0.5) * (w + 2) for j in range(len(col_labels))], list(col_labels), fontsize=8)
+        ax.xaxis.tick_top()
+    else:
+        ax.set_xticks([])
+    ax.tick_params(length=0)
+    for sp in ax.spines.values():
+        sp.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def class_grid(ds, per_class: int = 8, seed: int = 0, title: str | None = None):
+    """``per_class`` random images of each class of a FaceDataset, one row per class."""
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for c, name in enumerate(ds.class_names):
+        idx = np.flatnonzero(ds.labels == c)
+        if len(idx):
+            pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+            img = ds.images[pick]
+            rows.append(img if img.ndim == 3 else img.mean(-1).astype(np.uint8))
+            labels.append(f"{name} ({len(idx)})")
+    return mosaic_figure(rows, labels, title=title)
 
 
 def au_intensity_figure(aus=AU_LIST, intensities=(0.0, 0.33, 0.67, 1.0), size: int = 64):
-    """Grid: one row per AU, the mean identity at each intensity (others 0). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    """One row per AU: the mean identity with only that AU, at each intensity. Returns the Figure."""
     aus = tuple(aus)
     au = np.zeros((len(aus) * len(intensities), len(AU_LIST)), np.float32)
     for i, a in enumerate(aus):
         for j, v in enumerate(intensities):
             au[i * len(intensities) + j, AU_LIST.index(a)] = v
-    imgs = render_faces(au, size=size)
-    ncols = len(intensities)
-    fig, axes = plt.subplots(len(aus), ncols, figsize=(1.25 * ncols + 1.6, 1.25 * len(aus)), squeeze=False)
-    for i, a in enumerate(aus):
-        for j, v in enumerate(intensities):
-            ax = axes[i, j]
-            ax.imshow(imgs[i * ncols + j], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(f"{v:.2f}", fontsize=8)
-        axes[i, 0].set_ylabel(f"AU{a}\n{AU_NAMES[a]}", fontsize=7, rotation=0, ha="right", va="center")
-    fig.tight_layout()
-    return fig
+    imgs = render_faces(au, size=size).reshape(len(aus), len(intensities), size, size)
+    return mosaic_figure(list(imgs), [f"AU{a} {AU_NAMES[a]}" for a in aus],
+                         col_labels=[f"{v:.2f}" for v in intensities], cell=1.1)
 
 
 def prototype_figure(intensity: float = 1.0, size: int = 96):
