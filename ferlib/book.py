@@ -557,8 +557,12 @@ def stage_source(root: Path, profile: str, partial: bool = False) -> Path:
     src.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(root / name, src / name)
+    # records travel (the scoreboard links them as downloads); backbone weights do not
     shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns(
-        "records", "__pycache__", ".ipynb_checkpoints"))
+        "*.pt", "__pycache__", ".ipynb_checkpoints"))
+    # the scoreboard is regenerated from the records, so the site never shows a stale one
+    from ferlib.scoreboard import write_page
+    write_page(src / "book" / "records", src / "book" / "scoreboard.md", shown_as="book/records")
     nb_src = root / NOTEBOOK_DIR
     (src / NOTEBOOK_DIR).mkdir()
     for extra in nb_src.iterdir():  # figures or data a chapter's markdown links to

@@ -23,7 +23,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -43,18 +42,8 @@ def _is_local(url: str, base: str) -> bool:
 
 def toc_pages(toc_path="_toc.yml") -> list[str]:
     """Document names in the order of ``_toc.yml`` (root first)."""
-    toc = yaml.safe_load(Path(toc_path).read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                pages.append(e["file"])
-            walk(e.get("sections"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [str(Path(p).with_suffix("")) for p in pages]
+    from ferlib.book import toc_entries
+    return toc_entries(Path(toc_path).parent)
 
 
 def find_chromium() -> str:

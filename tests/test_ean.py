@@ -41,20 +41,7 @@ CS = torch.tensor([[1.0, 0.5, -0.5, -1.0],
 PATH = torch.tensor([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]], dtype=torch.float32)
 
 
-class TinyBackbone(nn.Module):
-    """Stand-in for a ferlib backbone: flatten -> linear -> relu."""
-
-    def __init__(self, in_dim=16, dim=8, num_classes=3):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, dim), nn.ReLU())
-        self.feature_dim = dim
-        self.fc = nn.Linear(dim, num_classes)
-
-    def forward_features(self, x):
-        return self.body(x)
-
-    def forward(self, x):
-        return self.fc(self.forward_features(x))
+from conftest import TinyBackbone  # noqa: E402
 
 
 # ------------------------------------------------------------------ Eq. 3

@@ -11,18 +11,7 @@ from ferlib.models.scn import (SCN, SCNConfig, SCNLoss, rank_regularization, rel
                                scn_loss_fn)
 
 
-class TinyBackbone(nn.Module):
-    def __init__(self, in_dim=16, dim=8, num_classes=3):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, dim), nn.ReLU())
-        self.feature_dim = dim
-        self.fc = nn.Linear(dim, num_classes)
-
-    def forward_features(self, x):
-        return self.body(x)
-
-    def forward(self, x):
-        return self.fc(self.forward_features(x))
+from conftest import TinyBackbone  # noqa: E402
 
 
 def log_probs(*rows):

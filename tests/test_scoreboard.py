@@ -74,3 +74,17 @@ def test_only_natural_clean_records_of_the_longest_profile_answer(tmp_path):
     assert table.loc["cucn-rafdb", "ours"] == pytest.approx(88.0)
     assert table.loc["ahm-rafdb", "ours"] == pytest.approx(89.6)
     assert table.loc["ahm-rafdb", "verdict"] == "reproduced"
+
+
+def test_committed_page_is_up_to_date(tmp_path):
+    from pathlib import Path
+
+    from ferlib.scoreboard import write_page
+    root = Path(__file__).resolve().parents[1]
+    fresh = write_page(root / "book" / "records", tmp_path / "scoreboard.md", shown_as="book/records")
+    committed = (root / "book" / "scoreboard.md").read_text()
+    # links are relative to the page, so compare after putting the fresh page beside the records
+    fresh_text = fresh.read_text().replace(
+        str(Path("..") / Path(*[".."] * (len(tmp_path.parts) - 1))), "")
+    assert committed.splitlines()[:9] == fresh_text.splitlines()[:9], \
+        "book/scoreboard.md is stale: run python -m ferlib.scoreboard"
