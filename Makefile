@@ -12,7 +12,7 @@ BOOK_ARGS ?=
 # "# NBVAL_CHECK_OUTPUT" are compared (--nbval-lax); tests/nbval_sanitize.cfg blanks timings,
 # paths, addresses and progress bars; the kernel is this environment's Python.
 PYTEST_ARGS ?= tests notebooks --nbval-lax --nbval-current-env \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg
+	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
 .PHONY: setup book test clean
 

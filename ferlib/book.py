@@ -426,14 +426,19 @@ def _describe_failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+SMOKE_CELL_TIMEOUT = 600  # seconds
+
+
 def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    # a smoke cell that runs for 10 minutes is hung, not slow: fail it rather than the whole CI
     papermill.execute_notebook(str(ipynb), str(output), parameters=params,
                                kernel_name=cfg.kernel, language="python",
                                cwd=str(cfg.root / NOTEBOOK_DIR), progress_bar=False,
-                               log_output=False, start_timeout=180)
+                               log_output=False, start_timeout=180,
+                               execution_timeout=SMOKE_CELL_TIMEOUT if cfg.profile == "smoke" else None)
 
 
 def run_book(cfg: RunConfig) -> int:
