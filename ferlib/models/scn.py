@@ -2,7 +2,7 @@
 Expression Recognition", CVPR 2020), the noisy-label baseline EAN compares against.
 
 Three parts (paper Sec. 3; defaults from its public reference code, see
-/work/shared/notes/reference-facts.md):
+the shared reference facts):
 
 1. **Self-attention importance weighting**: ``alpha_i = sigmoid(w^T h_i + b)`` scales the logits,
    ``logits_i = alpha_i * fc(h_i)``; cross-entropy on the scaled logits (the paper's

@@ -6,7 +6,7 @@
 the VALIDATION split (never the test split); and reports both the selected epoch's test metrics
 and the mean of the last five epochs' test metrics, because published FER numbers mix the two
 (RUL/SCN/DAN report the best test epoch; noisy-label tables report the last-5 mean; see
-/work/shared/notes/reference-facts.md, "How published numbers are made").
+the shared reference facts, "How published numbers are made").
 
 Design points
 -------------
