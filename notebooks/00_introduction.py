@@ -2,8 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation: {extension: .py, format_name: percent}
-#   kernelspec: {display_name: Python 3, language: python, name: python3}
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -60,7 +67,8 @@ print(f"this run: profile {prof.name!r} on {dev}")
 #
 # - **smoke**: seconds per chapter on a CPU. The committed notebooks and the continuous
 #   integration run this one; its numbers check that everything runs, not how well.
-# - **cpu**: minutes per chapter on a 2-core CPU, with the whole FER2013 training set.
+# - **cpu**: minutes per chapter on a 2-core CPU: a stratified 6,000-image subset of a real
+#   training split (all of its validation and test images), a small CNN, 8 epochs.
 # - **full**: the papers' settings (ResNet backbones, tens of epochs); meant for a GPU.
 #
 # The table is built live from `ferlib.config.PROFILES`, so it cannot drift from the code:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The committed cpu-profile FER2013 records (book/records/cpu): every table of chapters 02-07
+# on FER2013 Training -> PublicTest (validation: a stratified 10 % holdout of Training), seed 0.
+# Resumable: a run whose record exists is skipped. About 1.5 hours on 2 CPU cores.
+#   bash scripts/cpu_records.sh [DATA_ROOT] [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data/fer2013}
+OUT=${2:-book/records/cpu}
+PY=${PY:-.venv/bin/python}
+common=(--dataset fer2013 --data-root "$DATA" --profile cpu --out "$OUT")
+# 1. the comparison table (chapter 07): every method, natural imbalance, clean labels
+$PY -m ferlib.compare "${common[@]}" --methods baseline baseline+balanced ahm cucn ean scn dan latent_aug dan+balanced
+# 2. the noisy-label table (chapter 05): 10 % and 20 % flipped training labels
+$PY -m ferlib.compare "${common[@]}" --methods baseline scn ean --noise 0.1 0.2
