@@ -8,6 +8,8 @@ runs on the same :class:`ferlib.data.Splits`, the same profile backbone and the 
 * :data:`METHODS` -- the registry: method name -> :class:`Runner`, a thin callable
   ``run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress, source, **opts)
   -> [record paths]`` that delegates to the chapter module (no training logic here).
+* :data:`TABLE_ROWS` -- the chapters' other table rows (DAN + latent augmentation, the CUCN
+  ladder), runnable the same way but left out of the comparison's default method list.
 * :func:`ensure_records` -- runs only the (method, dataset, condition, seed) combinations that
   have no record yet; resumable after a crash.
 * :func:`comparison_table`, :func:`per_class_recall_table`, :func:`degradation_table`,
@@ -44,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Runner", "METHODS", "TABLE_METRICS", "normalize_method", "registry_name",
+__all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
            "cell_folder", "find_record", "ensure_records", "comparison_table",
            "per_class_recall_table", "degradation_table", "plot_degradation",
@@ -219,15 +221,48 @@ def _noisy_runner(method: str):
     return run
 
 
-def _run_cucn(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
-              source=None, **opts):
-    """ferlib.models.cucn_experiment.run_variant (chapter 06): the full CUCN rung of Table II."""
-    from ferlib.models.cucn_experiment import run_variant, table2_variants
+def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
+                        progress=False, source=None, **opts):
+    """Chapter 04's last Table I row: DAN trained with latent augmentation, on the VAE-GAN and
+    class statistics that :func:`_run_latent_aug` uses (loaded from their checkpoint)."""
+    from ferlib.augment.experiment import encode_dataset, run_dan, train_or_load_vaegan
+    from ferlib.augment.latent import class_latent_stats
+    from ferlib.train.baseline import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
-    run = run_variant(table2_variants()[-1], s, profile=profile, device=device, seed=seed,
+    base = load_or_train_baseline(s, profile, device, seed, False, results_path,
+                                  progress=progress, source=source)
+    vg = train_or_load_vaegan(s.train, profile, device, seed, results_path,
+                              perceptual_model=base.model, progress=progress)
+    mu, labels = encode_dataset(vg.model, s.train)
+    names = list(s.train.class_names)
+    stats = class_latent_stats(mu, labels, len(names), shrinkage="ledoit-wolf", class_names=names,
+                               min_samples="skip")
+    _, path = run_dan(s, "latent-aug", vg.model, stats, profile=profile, device=device, seed=seed,
                       results_path=results_path, progress=progress, source=source, **opts)
-    return [run.record_path]
+    return [path]
+
+
+def _cucn_runner(rung: str):
+    def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
+            source=None, **opts):
+        """ferlib.models.cucn_experiment.run_variant (chapter 06): one rung of Table II."""
+        from ferlib.models.cucn_experiment import run_variant
+
+        s = with_label_noise(splits, noise_rate, seed)
+        run = run_variant(_cucn_variant(rung), s, profile=profile, device=device, seed=seed,
+                          results_path=results_path, progress=progress, source=source, **opts)
+        return [run.record_path]
+    return run
+
+
+def _cucn_variant(rung: str):
+    from ferlib.models.cucn_experiment import table2_variants
+
+    return {v.method: v for v in table2_variants()}[rung]
+
+
+_run_cucn = _cucn_runner("cucn")
 
 
 @dataclass(frozen=True)
@@ -269,11 +304,30 @@ METHODS: dict[str, Runner] = {
 }
 
 
+#: the other rows of the chapters' tables, runnable by :func:`ensure_records` and the CLI but not
+#: in the comparison's default method list: DAN with latent augmentation (chapter 04, Table I) and
+#: the first rungs of the CUCN ladder (chapter 06, Table II; its last rung is ``cucn``)
+TABLE_ROWS: dict[str, Runner] = {
+    "dan+latent_aug": Runner(_run_dan_latent_aug, "dan+latent-aug", "dan",
+                             "04_latent_covariance_augmentation", "DAN + latent augmentation"),
+    "cucn:base": Runner(_cucn_runner("cucn:base"), "cucn:base", "cucn:base",
+                        "06_uncertainty_and_imbalance", "CUCN ladder: backbone"),
+    "cucn:w": Runner(_cucn_runner("cucn:w"), "cucn:w", "cucn:w",
+                     "06_uncertainty_and_imbalance", "CUCN ladder: + class weights"),
+    "cucn:w+cbam": Runner(_cucn_runner("cucn:w+cbam"), "cucn:w+cbam", "cucn:w+cbam",
+                          "06_uncertainty_and_imbalance", "CUCN ladder: + weights + CBAM"),
+}
+
+
+def _registry() -> dict[str, Runner]:
+    return {**METHODS, **TABLE_ROWS}
+
+
 def registry_name(method: str) -> str | None:
-    """The :data:`METHODS` key of a registry or record method name (``"latent-aug"`` ->
-    ``"latent_aug"``), or None when it is not a registry method."""
+    """The :data:`METHODS` (or :data:`TABLE_ROWS`) key of a registry or record method name
+    (``"latent-aug"`` -> ``"latent_aug"``), or None when it is not a registry method."""
     norm = normalize_method(method)
-    for key, runner in METHODS.items():
+    for key, runner in _registry().items():
         if norm in (normalize_method(key), normalize_method(runner.record_method)):
             return key
     return None
@@ -282,8 +336,8 @@ def registry_name(method: str) -> str | None:
 def _runner(method: str) -> Runner:
     key = registry_name(method)
     if key is None:
-        raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    return METHODS[key]
+        raise ValueError(f"unknown method {method!r}: choose from {', '.join(_registry())}")
+    return _registry()[key]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,9 +367,9 @@ def count_parameters(method: str, splits, profile="smoke") -> int:
     elif runner.model == "ean":
         from ferlib.models.ean import build_ean
         model = build_ean(prof.backbone, k, **kw)
-    elif runner.model == "cucn":
-        from ferlib.models.cucn_experiment import build_variant_model, table2_variants
-        model = build_variant_model(table2_variants()[-1], splits, prof)
+    elif runner.model.startswith("cucn"):
+        from ferlib.models.cucn_experiment import build_variant_model
+        model = build_variant_model(_cucn_variant(runner.model), splits, prof)
     else:  # pragma: no cover - the registry only holds the models above
         raise ValueError(f"no parameter count for model {runner.model!r}")
     n = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -385,7 +439,7 @@ def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, 
         return None
     keys = {normalize_method(method)}
     if registry_name(method):
-        r = METHODS[registry_name(method)]
+        r = _registry()[registry_name(method)]
         keys |= {normalize_method(registry_name(method)), normalize_method(r.record_method)}
     hit = df[df["method_key"].isin(keys) & (pd.to_numeric(df["seed"], errors="coerce") == seed)
              & np.isclose(df["noise_rate"].astype(float), rate)]
@@ -711,7 +765,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS),
-                    help=f"from: {' '.join(METHODS)}")
+                    help=f"from: {' '.join(METHODS)} (the comparison, default) and the "
+                         f"chapters' other table rows {' '.join(TABLE_ROWS)}")
     ap.add_argument("--imbalance", type=float, nargs="*", default=[], help="imbalance ratios")
     ap.add_argument("--noise", type=float, nargs="*", default=[], help="label-noise rates")
     ap.add_argument("--out", default="_build/records", help="records folder")

@@ -124,6 +124,26 @@ def test_method_names():
         {"imbalance_ratio": 10.0, "noise_rate": 0.0}, {"imbalance_ratio": None, "noise_rate": 0.1}]
 
 
+def test_table_rows_are_runnable_but_not_in_the_comparison(records, tmp_path):
+    # the chapters' other rows resolve in either spelling ...
+    assert compare.registry_name("dan+latent-aug") == "dan+latent_aug"
+    assert compare.registry_name("cucn:w+cbam") == "cucn:w+cbam"
+    assert compare._runner("cucn:w").record_method == "cucn:w"
+    # ... but the default comparison table keeps to METHODS
+    _rec(tmp_path, "cucn:w", 0, 0.9)
+    t = compare.comparison_table(load_records(tmp_path), "synthfacs")
+    assert "cucn:w" not in set(t["method"])
+    t = compare.comparison_table(load_records(tmp_path), "synthfacs", methods=["cucn:w"])
+    assert list(t["method"]) == ["cucn:w"] and t["accuracy"].iloc[0] == pytest.approx(0.9)
+
+
+def test_cucn_ladder_parameter_counts():
+    # weights add no parameters; CBAM adds its gates; the full CUCN adds the uncertainty heads
+    s = _tiny_splits()
+    n = {m: compare.count_parameters(m, s) for m in ("cucn:base", "cucn:w", "cucn:w+cbam", "cucn")}
+    assert n["cucn:base"] == n["cucn:w"] < n["cucn:w+cbam"] < n["cucn"]
+
+
 def _tiny_splits():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), [20, 10, 5])
