@@ -88,3 +88,17 @@ def test_committed_page_is_up_to_date(tmp_path):
         str(Path("..") / Path(*[".."] * (len(tmp_path.parts) - 1))), "")
     assert committed.splitlines()[:9] == fresh_text.splitlines()[:9], \
         "book/scoreboard.md is stale: run python -m ferlib.scoreboard"
+
+
+def test_claimed_values_feed_the_chapter_tables():
+    from ferlib.augment.experiment import PAPER_TABLE1
+    from ferlib.models.cucn_experiment import PAPER_TABLE2
+    from ferlib.scoreboard import claimed
+
+    assert claimed("li-r34-none-acc", "cucn-affectnet-min") == {"li-r34-none-acc": 70.21,
+                                                                "cucn-affectnet-min": 59.0}
+    row = PAPER_TABLE1[(PAPER_TABLE1.model == "ResNet34") & (PAPER_TABLE1.method == "latent-aug")]
+    assert row["accuracy"].item() == pytest.approx(0.7443) and row["mAP"].item() == pytest.approx(0.6737)
+    assert PAPER_TABLE2.set_index("method").loc["cucn:w", "accuracy"] == 63.34
+    with pytest.raises(KeyError, match="no-such-claim"):
+        claimed("no-such-claim")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["load_claims", "collect_records", "scoreboard", "render_markdown", "write_page",
+__all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_markdown", "write_page",
            "TOLERANCE"]
 
 TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
@@ -39,6 +39,16 @@ def load_claims() -> list[dict]:
     if dup:
         raise ValueError(f"claims.json: duplicate claim ids {sorted(dup)}")
     return claims
+
+
+def claimed(*ids: str) -> dict[str, float]:
+    """The papers' claimed values by claim id, as printed (percent or points): the chapters read
+    the papers' numbers from here, so each is typed once. An unknown id is an error naming it."""
+    by_id = {c["id"]: c for c in load_claims()}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise KeyError(f"claims.json has no claim {', '.join(map(repr, missing))}")
+    return {i: float(by_id[i]["claimed"]) for i in ids}
 
 
 @dataclass
