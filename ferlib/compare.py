@@ -250,16 +250,18 @@ def _cucn_runner(rung: str):
         from ferlib.models.cucn_experiment import run_variant
 
         s = with_label_noise(splits, noise_rate, seed)
-        run = run_variant(_cucn_variant(rung), s, profile=profile, device=device, seed=seed,
+        run = run_variant(_cucn_variant(rung, profile), s, profile=profile, device=device, seed=seed,
                           results_path=results_path, progress=progress, source=source, **opts)
         return [run.record_path]
     return run
 
 
-def _cucn_variant(rung: str):
-    from ferlib.models.cucn_experiment import table2_variants
+def _cucn_variant(rung: str, profile="smoke"):
+    from ferlib.config import get_profile
+    from ferlib.models.cucn_experiment import _backbone_label, table2_variants
 
-    return {v.method: v for v in table2_variants()}[rung]
+    label = _backbone_label(get_profile(profile).backbone)
+    return {v.method: v for v in table2_variants(backbone_label=label)}[rung]
 
 
 _run_cucn = _cucn_runner("cucn")
@@ -369,7 +371,7 @@ def count_parameters(method: str, splits, profile="smoke") -> int:
         model = build_ean(prof.backbone, k, **kw)
     elif runner.model.startswith("cucn"):
         from ferlib.models.cucn_experiment import build_variant_model
-        model = build_variant_model(_cucn_variant(runner.model), splits, prof)
+        model = build_variant_model(_cucn_variant(runner.model, prof), splits, prof)
     else:  # pragma: no cover - the registry only holds the models above
         raise ValueError(f"no parameter count for model {runner.model!r}")
     n = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -256,16 +256,18 @@ else:
 # %% [markdown]
 # ## Full results from committed records
 #
-# Longer runs (cpu profile, FER2013, GPU) are committed as records in `../book/records/`.
+# Longer runs are committed as records in `../book/records/<profile>/`: the cpu profile on
+# FER2013 (Training -> PublicTest) comes from `bash scripts/cpu_records.sh`, which runs the same
+# `run_variant` for each rung. Ours in percent beside the paper's AffectNet numbers:
 
 # %%
 committed = exp.load_table2_records("../book/records")
 if committed is None:
     print("no committed CUCN records in ../book/records yet")
 else:
-    cols = [c for c in ("method", "dataset", "split", "param/profile", "accuracy",
-                        "min_class_recall", "max_class_recall") if c in committed.columns]
-    print(committed[cols].round(3).to_string(index=False))
+    for (ds, prof_name), t in exp.committed_table2(committed).items():
+        print(f"{ds}, {prof_name} profile:")
+        display(t.round(1))
 
 # %% [markdown]
 # ## What to take away

@@ -396,3 +396,24 @@ def test_chapter_helpers():
     assert hc["mixing_loss"] == pytest.approx(hc["mixing_loss_closed_form"])
     assert hc["mix_weights"] == pytest.approx([1 / 4, 1 / 3, 6 / 7])
     assert hc["inverse"][1] == max(hc["inverse"])  # Fear (281) is the minority
+
+
+def test_committed_table2_reads_the_ladder_records(tmp_path):
+    from ferlib.models.cucn_experiment import committed_table2, load_table2_records
+    from ferlib.records import write_record
+
+    def rec(folder, method, acc, **params):
+        write_record(folder, method=method, dataset="fer2013", split="PublicTest",
+                     metrics={"accuracy": acc, "min_class_recall": 0.1, "max_class_recall": 0.9},
+                     seed=0, device="cpu", wall_time=1.0,
+                     params={"profile": "cpu", "backbone": "smallcnn", **params})
+
+    rec(tmp_path, "cucn", 0.5)
+    rec(tmp_path / "cpu", "cucn:base", 0.4)                       # subfolders are read
+    rec(tmp_path / "cells", "cucn", 0.2, noise_rate=0.2)          # a noise cell is not Table II
+    rec(tmp_path, "baseline", 0.3)                                # not a rung
+    tables = committed_table2(load_table2_records(tmp_path))
+    t = tables[("fer2013", "cpu")]
+    assert list(t["method"]) == ["cucn:base", "cucn"]             # ladder order
+    assert list(t["ours_accuracy"]) == [40.0, 50.0]
+    assert t["setup"].iloc[0] == "SmallCNN" and t["paper_accuracy"].iloc[1] == 63.77

@@ -334,3 +334,24 @@ def test_edge_stats_sweep_and_hand_example():
     assert hand["adj_loss"] == pytest.approx(0.4) and hand["adj_loss_norm"] == pytest.approx(0.4 / 36)
     f, y = exp.stratified_batch(np.random.default_rng(0).normal(size=(50, 3)), np.arange(50) % 5, n=20)
     assert f.shape == (20, 3) and (np.diff(y) >= 0).all() and np.bincount(y).tolist() == [4] * 5
+
+
+def test_load_noisy_records_reads_the_comparison_grid(tmp_path):
+    from ferlib.models.ean_experiment import load_noisy_records
+    from ferlib.records import write_record
+
+    def rec(folder, method, rate, acc, **params):
+        write_record(folder, method=method, dataset="fer2013", split="PublicTest",
+                     metrics={"accuracy": acc}, seed=0, device="cpu", wall_time=1.0,
+                     params={"profile": "cpu", "noise_rate": rate, **params})
+
+    cell = tmp_path / "cells" / "irnat_noise0.1"
+    rec(tmp_path, "ean", 0.0, 0.50)
+    rec(cell, "ean", 0.1, 0.45)
+    rec(cell, "baseline", 0.1, 0.40, imbalance_ratio=None)   # the grid's baseline: used
+    rec(tmp_path, "baseline", 0.2, 0.30)
+    rec(tmp_path, "ean:baseline", 0.2, 0.35)                 # the chapter's own: preferred
+    rec(tmp_path / "cells" / "ir10_noise0", "baseline", 0.0, 0.9, imbalance_ratio=10.0)  # left out
+    got = load_noisy_records(tmp_path).set_index(["method", "noise_rate"])["accuracy"].to_dict()
+    assert got == {("baseline", 0.1): 0.40, ("baseline", 0.2): 0.35, ("ean", 0.0): 0.50,
+                   ("ean", 0.1): 0.45}

@@ -165,3 +165,23 @@ def test_chapter_sampler_check_and_paper_table():
     both = ex.compare_with_paper(ours)
     assert both["paper accuracy"].tolist() == [0.7021, 0.7322, 0.7443, 0.8832, 0.8864, 0.8924]
     assert ex.default_clean_last(2) == 0 and ex.default_clean_last(60) == 12
+
+
+def test_committed_table1_rows_and_paper_columns(tmp_path):
+    from ferlib.augment.experiment import committed_table1
+    from ferlib.records import write_record
+
+    def rec(folder, method, acc, **params):
+        write_record(folder, method=method, dataset="fer2013", split="PublicTest",
+                     metrics={"accuracy": acc, "mAP": acc - 0.1}, seed=0, device="cpu",
+                     wall_time=1.0, params={"profile": "cpu", "backbone": "smallcnn", **params})
+
+    rec(tmp_path, "baseline", 0.40)
+    rec(tmp_path, "latent-aug", 0.42)
+    rec(tmp_path / "cpu", "dan+latent-aug", 0.45)
+    rec(tmp_path / "cells", "baseline", 0.10, imbalance_ratio=10.0)   # not Table I
+    t = committed_table1(tmp_path)[("fer2013", "cpu")]
+    assert list(zip(t["model"], t["method"])) == [("smallcnn", "none"), ("smallcnn", "latent-aug"),
+                                                  ("DAN (smallcnn)", "latent-aug")]
+    assert list(t["accuracy"]) == [0.40, 0.42, 0.45]
+    assert list(t["paper accuracy"]) == pytest.approx([0.7021, 0.7443, 0.8924])

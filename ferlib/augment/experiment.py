@@ -29,7 +29,7 @@ __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", 
            "plot_latent_projection", "covariance_spectrum", "plot_covariance_spectrum",
            "augmentation_views", "plot_augmentation_views", "augmentation_explorer", "sampler_check",
            "sampler_comparison", "run_latent_augmentation", "run_dan", "run_table1", "Table1Result",
-           "compare_with_paper", "default_clean_last", "plot_vaegan_grid"]
+           "compare_with_paper", "committed_table1", "default_clean_last", "plot_vaegan_grid"]
 
 def _paper_table1() -> pd.DataFrame:
     """Li et al., Table I on RAF-DB (ResNet34 from ImageNet weights, DAN from MS-Celeb-1M
@@ -41,7 +41,8 @@ def _paper_table1() -> pd.DataFrame:
         for method, short in (("none", "none"), ("balanced", "bal"), ("latent-aug", "lat")):
             acc = claimed(f"li-{key}-{short}-acc")[f"li-{key}-{short}-acc"]
             mAP = claimed(f"li-{key}-{short}-map")[f"li-{key}-{short}-map"] if key == "r34" else np.nan
-            rows.append({"model": model, "method": method, "accuracy": acc / 100, "mAP": mAP / 100})
+            rows.append({"model": model, "method": method, "accuracy": round(acc / 100, 6),
+                         "mAP": round(mAP / 100, 6)})
     return pd.DataFrame(rows)
 
 
@@ -461,6 +462,39 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
     per_class = per_class[[c for c in names if c in per_class.columns]]
     return Table1Result(pd.DataFrame(rows), per_class, vg, stats, mu, labels, base.model, paths,
                         time.time() - t0)
+
+
+#: record method -> (model family, Table I method)
+_TABLE1_ROWS = {"baseline": ("backbone", "none"), "baseline+balanced": ("backbone", "balanced"),
+                "latent-aug": ("backbone", "latent-aug"), "dan": ("DAN", "none"),
+                "dan+balanced": ("DAN", "balanced"), "dan+latent-aug": ("DAN", "latent-aug")}
+
+
+def committed_table1(folder) -> dict[tuple[str, str], pd.DataFrame]:
+    """Table I from the committed records in ``folder`` (recursive; natural imbalance and clean
+    labels only), one :func:`compare_with_paper` table per (dataset, profile); the newest record
+    of a row wins. Empty when there are none."""
+    from ferlib.records import load_records
+
+    df = load_records(folder, "**/*.json")
+    if len(df) == 0 or "method" not in df.columns:
+        return {}
+    df = df[df["method"].isin(list(_TABLE1_ROWS))]
+    for factor in ("param/imbalance_ratio", "param/noise_rate"):
+        if factor in df.columns:
+            df = df[pd.to_numeric(df[factor], errors="coerce").fillna(0).isin([0])]
+    out = {}
+    for (ds, prof), part in df.groupby(["dataset", "param/profile"], sort=True):
+        part = part.drop_duplicates("method", keep="last")
+        rows = []
+        for method, (family, t1) in _TABLE1_ROWS.items():
+            hit = part[part["method"] == method]
+            if len(hit):
+                bb = str(hit["param/backbone"].iloc[0]) if "param/backbone" in hit else "backbone"
+                rows.append(_row(bb if family == "backbone" else f"DAN ({bb})", t1,
+                                 hit.iloc[0].to_dict()))
+        out[(ds, prof)] = compare_with_paper(pd.DataFrame(rows))
+    return out
 
 
 def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:

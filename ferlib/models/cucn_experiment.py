@@ -29,7 +29,7 @@ from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mix
                                 predict_fn, resolve_class_weights)
 
 __all__ = ["Variant", "table2_variants", "build_variant_model", "run_variant", "VariantRun",
-           "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "compare_with_paper",
+           "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "compare_with_paper", "committed_table2",
            "uncertainty_scores", "extreme_samples", "uncertainty_vs_noise", "NoiseStudy",
            "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT"]
 
@@ -250,11 +250,32 @@ def load_table2_records(folder) -> pd.DataFrame | None:
         return None
     from ferlib.records import load_records
 
-    df = load_records(folder)
+    df = load_records(folder, "**/*.json")
     if df is None or len(df) == 0 or "method" not in df.columns:
         return None
-    df = df[df["method"].astype(str).str.startswith("cucn")]
-    return df if len(df) else None
+    ladder = {v.method for v in table2_variants()} | {v.method for v in table2_variants(False)}
+    df = df[df["method"].isin(ladder)]
+    for factor in ("param/imbalance_ratio", "param/noise_rate"):   # the natural, clean cell only
+        if factor in df.columns:
+            df = df[pd.to_numeric(df[factor], errors="coerce").fillna(0).isin([0])]
+    return df.reset_index(drop=True) if len(df) else None
+
+
+def committed_table2(records: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """:func:`compare_with_paper` for each (dataset, profile) of :func:`load_table2_records`,
+    rungs in ladder order (the newest record of a rung wins)."""
+    order = {v.method: i for i, v in enumerate(table2_variants())}
+    out = {}
+    for (ds, prof), part in records.groupby(["dataset", "param/profile"], sort=True):
+        t = part.drop_duplicates("method", keep="last")
+        # the rung's label from the backbone it ran on (records before this label fix say ResNet-18)
+        bb = str(t["param/backbone"].iloc[0]) if "param/backbone" in t else "resnet18"
+        labels = {v.method: v.label for v in table2_variants(backbone_label=_backbone_label(bb))}
+        t = t.assign(setup=t["method"].map(labels))
+        t = t.assign(_o=t["method"].map(order).fillna(len(order))).sort_values("_o")
+        cols = ["method", "setup", "accuracy", "min_class_recall", "max_class_recall"]
+        out[(ds, prof)] = compare_with_paper(t[cols].reset_index(drop=True), ds)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -441,29 +441,44 @@ def noisy_table(results: pd.DataFrame, paper: pd.DataFrame = PAPER_NOISY,
 
 
 def load_noisy_records(folder) -> pd.DataFrame:
-    """The records of the noisy-label experiment in ``folder`` as a
-    :func:`noisy_label_experiment`-shaped table (empty if there are none)."""
+    """The records of the noisy-label experiment in ``folder`` (searched recursively) as a
+    :func:`noisy_label_experiment`-shaped table (empty if there are none).
+
+    The comparison grid (:mod:`ferlib.compare`, ``--noise``) writes the same runs: its SCN and
+    EAN records come from :func:`noisy_label_experiment` itself, and its ``baseline`` records
+    (the chapter-02 baseline on the same flipped labels) stand in for ``ean:baseline`` where
+    this chapter's own baseline record is missing. Records of an imbalance cell are left out.
+    """
     from ferlib.records import read_record
     folder = Path(folder)
     inv = {v: k for k, v in _METHOD_RECORD.items()}
+    inv_grid = {**inv, "baseline": "baseline"}   # the comparison's own baseline record
     rows = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
             rec = read_record(path)
         except ValueError:
             continue
         params, extra = rec.get("params") or {}, rec.get("extra") or {}
-        if rec["method"] not in inv or "noise_rate" not in params:
+        if (rec["method"] not in inv_grid or "noise_rate" not in params
+                or params.get("imbalance_ratio") is not None):
             continue
         last5 = (extra.get("test_last5") or {}).get("accuracy")
-        rows.append({"dataset": rec["dataset"], "method": inv[rec["method"]],
+        rows.append({"dataset": rec["dataset"], "method": inv_grid[rec["method"]],
+                     "chapter_record": rec["method"] in inv, "seed": rec.get("seed"),
                      "noise_rate": float(params["noise_rate"]), "profile": params.get("profile"),
                      "accuracy": rec["metrics"].get("accuracy"),
                      "accuracy_last5": np.nan if last5 is None else last5,
                      "best_epoch": extra.get("best_epoch"),
                      "single_image_accuracy": extra.get("single_image_accuracy"),
                      "record": str(path)})
-    return pd.DataFrame(rows)
+    if not rows:
+        return pd.DataFrame(rows)
+    # one row per (dataset, method, rate, profile): this chapter's own record before the grid's
+    df = pd.DataFrame(rows).sort_values("chapter_record", ascending=False, kind="stable")
+    df = df.drop_duplicates(["dataset", "method", "noise_rate", "profile", "seed"], keep="first")
+    return df.drop(columns="chapter_record").sort_values(
+        ["dataset", "method", "noise_rate"], ignore_index=True)
 
 
 # ----------------------------------------------------------------------------------------------
