@@ -35,9 +35,9 @@ device = "auto"                # auto | cpu | cuda
 dataset = "synthfacs"          # synthfacs | fer2013 | ferplus | rafdb | affectnet | sfew
 data_root = None               # e.g. "../../shared/data/fer2013" for FER2013
 eval_split = None              # default: the dataset's evaluation split (FER2013: PublicTest)
-val_split = "holdout"          # "holdout" = stratified 10 % of the training split
+val_split = "holdout"          # holdout: a stratified 10 % of the training split
 seed = 0
-backbone = None                # None = the profile's backbone
+backbone = None                # None: the profile's backbone
 results_path = "../_build/records"
 records_path = "../book/records"   # committed records (cpu profile)
 

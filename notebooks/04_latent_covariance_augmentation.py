@@ -35,11 +35,11 @@ device = "auto"                # auto | cpu | cuda
 dataset = "synthfacs"          # synthfacs | fer2013 | ferplus | rafdb | affectnet | sfew
 data_root = None               # e.g. "../../shared/data/fer2013" for FER2013
 eval_split = None              # default: the dataset's evaluation split (FER2013: PublicTest)
-val_split = "holdout"          # "holdout" = stratified 10 % of the training split
+val_split = "holdout"          # holdout: a stratified 10 % of the training split
 seed = 0
 strength = 1.0                 # s in z' ~ N(mu(x), s * Sigma_c)
 aug_ratio = 0.5                # share of each class-balanced batch replaced by augmentations
-include_dan = None             # also train DAN (3 more runs); None = every profile but smoke
+include_dan = None             # also train DAN (3 more runs); None: every profile but smoke
 results_path = "../_build/records"
 records_path = "../book/records"   # committed records (cpu profile)
 

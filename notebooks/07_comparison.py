@@ -40,7 +40,7 @@ device = "auto"                # auto | cpu | cuda
 dataset = "synthfacs"          # synthfacs | fer2013 | ferplus | rafdb | affectnet | sfew
 data_root = None               # e.g. "../../shared/data/fer2013" for FER2013
 eval_split = None              # default: the dataset's evaluation split (FER2013: PublicTest)
-val_split = "holdout"          # "holdout" = stratified 10 % of the training split
+val_split = "holdout"          # holdout: a stratified 10 % of the training split
 seed = 0
 methods = None                 # None: smoke -> baseline, baseline+balanced, ahm; else all
 degradation_methods = None     # None: smoke -> baseline, baseline+balanced; else `methods`
@@ -248,18 +248,19 @@ display(deg_noise.round(3))
 # ## Full results from the committed records
 #
 # The runs behind the book's conclusions are committed in `book/records/<profile>` with their
-# provenance (git commit, versions, device, command). They are made with
+# provenance (git commit, versions, device, command). The FER2013 records of the cpu profile
+# (Training -> PublicTest, a stratified 6,000-image training subset, seed 0) come from
 #
 # ```bash
-# python -m ferlib.compare --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu \
-#     --out book/records/cpu --imbalance 1 10 50 100 --noise 0.1 0.2
-# python -m ferlib.compare --dataset synthfacs --profile cpu --out book/records/cpu \
-#     --imbalance 1 10 50 100 --noise 0.1 0.2
+# bash scripts/cpu_records.sh      # every method; baseline, SCN and EAN at 10 % and 20 % noise
 # ```
 #
-# (`--device cuda --profile full` on a GPU). All runs start from scratch: the papers start from
-# backbones pretrained on ImageNet or MS-Celeb-1M, so compare the ordering of the methods and
-# the shape of the curves with the papers, not the absolute numbers.
+# which calls `python -m ferlib.compare`. The imbalance curves on real data need
+# `python -m ferlib.compare ... --imbalance 1 10 50 100` on top (one run per method and ratio);
+# they are not among the committed records yet, so the imbalance panel here shows only when
+# they have been run (`--device cuda --profile full` on a GPU). All runs start from scratch:
+# the papers start from backbones pretrained on ImageNet or MS-Celeb-1M, so compare the
+# ordering of the methods and the shape of the curves with the papers, not the absolute numbers.
 
 # %%
 committed = compare.load_all_records(committed_dir)
