@@ -10,7 +10,7 @@ REQUIRED = {"id", "paper", "where", "dataset", "metric", "kind", "claimed", "set
 
 def _record(folder, name, method, dataset, metrics, **params):
     rec = {"method": method, "dataset": dataset, "split": "test", "metrics": metrics,
-           "params": {"profile": "cpu", **params}}
+           "params": {"profile": "full", **params}}
     (folder / f"{name}.json").write_text(json.dumps(rec))
 
 
@@ -54,6 +54,19 @@ def test_verdicts(tmp_path):
     assert page.count("\n| ") == len(table) + 1  # header + one row per claim
 
 
+def test_cpu_profile_and_gain_direction_are_named_in_the_verdict(tmp_path):
+    # AHM on FER2013 (the claim's own dataset) from the cpu profile: 45 - 40 = +5 points
+    _record(tmp_path, "a", "ahm", "fer2013", {"accuracy": 0.45}, profile="cpu")
+    _record(tmp_path, "b", "baseline", "fer2013", {"accuracy": 0.40}, profile="cpu")
+    table = scoreboard(tmp_path).set_index("id")
+    assert table.loc["ahm-fer2013", "verdict"] == "not reproduced; cpu profile, from scratch"
+    assert table.loc["ahm-fer2013-gain", "ours"] == pytest.approx(5.0)
+    assert table.loc["ahm-fer2013-gain", "verdict"] == (
+        "not reproduced; direction holds; cpu profile, from scratch")
+    page = render_markdown(table.reset_index(), tmp_path, tmp_path)
+    assert "nan" not in page
+
+
 def test_bad_record_names_the_file(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json"):
@@ -65,7 +78,7 @@ def test_only_natural_clean_records_of_the_longest_profile_answer(tmp_path):
     _record(tmp_path, "a", "cucn", "rafdb", {"accuracy": 0.50}, imbalance_ratio=10)
     _record(tmp_path, "b", "cucn", "rafdb", {"accuracy": 0.60}, noise_rate=0.2)
     _record(tmp_path, "c", "cucn", "rafdb", {"accuracy": 0.88})
-    # a smoke record is superseded by the cpu record of the same method
+    # a smoke record is superseded by the full-profile record of the same method
     rec = {"method": "ahm", "dataset": "rafdb", "split": "test", "metrics": {"accuracy": 0.1},
            "params": {"profile": "smoke"}}
     (tmp_path / "d.json").write_text(json.dumps(rec))

@@ -6,7 +6,8 @@ Claims live in ``claims.json`` (data, not code). Our values come from results re
 ``method`` (and listed ``params``) match. Verdicts:
 
 * ``reproduced``: our value on the claim's own dataset is within ``tolerance`` points;
-* ``not reproduced``: it is further away;
+* ``not reproduced``: it is further away. For a gain, whether its direction holds is added; for
+  a record of a profile below ``full`` (small CNN from scratch), the profile is named;
 * ``not run``: we hold no record on that dataset. Where a record on a dataset we can run
   (FER2013, SynthFACS) answers the same comparison, its value is shown as the nearest
   protocol, and for a gain claim whether its direction holds there.
@@ -130,6 +131,12 @@ def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
                     break
         if value is not None:
             verdict = "reproduced" if abs(value - claim["claimed"]) <= tolerance else "not reproduced"
+            if claim["kind"] == "gain":
+                holds = (value > 0) == (claim["claimed"] > 0)
+                verdict += f"; direction {'holds' if holds else 'fails'}"
+            profiles = sorted({r.profile for r in used} - {"full"})
+            if profiles:   # the claim's dataset, but not the paper's scale: say so
+                verdict += f"; {','.join(profiles)} profile, from scratch"
         elif nearest is not None and claim["kind"] == "gain":
             holds = (near_value > 0) == (claim["claimed"] > 0)
             verdict = f"not run; direction {'holds' if holds else 'fails'} on {nearest}"
@@ -169,7 +176,7 @@ def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) 
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
-        near = f"{r.nearest_dataset}: {_fmt(r.ours_nearest)}" if r.nearest_dataset else ""
+        near = f"{r.nearest_dataset}: {_fmt(r.ours_nearest)}" if isinstance(r.nearest_dataset, str) else ""
         links = " ".join(
             f"{{download}}`{i + 1} <{os.path.relpath(p, page_dir)}>`"
             for i, p in enumerate(r.records))
