@@ -2,8 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation: {extension: .py, format_name: percent}
-#   kernelspec: {display_name: Python 3, language: python, name: python3}
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -308,11 +315,14 @@ print(exp.compare_with_paper(run, splits.train.name))
 recs = exp.load_ahm_records(Path("../book/records"))
 if recs.empty:
     print("no committed ahm records in ../book/records yet "
-          "(run this notebook with profile='cpu' and copy its records there)")
+          "(bash scripts/cpu_records.sh makes the FER2013 ones)")
 else:
-    cols = [c for c in ("dataset", "split", "param/profile", "param/lam", "accuracy",
-                        "mean_class_accuracy", "min_class_recall") if c in recs]
+    cols = [c for c in ("dataset", "split", "param/profile", "param/lam", "baseline_accuracy",
+                        "accuracy", "gain_points", "mean_class_accuracy", "min_class_recall")
+            if c in recs]
     display(recs[cols].round(3))
+    for row in recs.itertuples():
+        print(exp.compare_with_paper((100 * row.accuracy, row.gain_points), row.dataset))
 
 # %% [markdown]
 # ## Key numbers (checked on every build)

@@ -286,3 +286,15 @@ def test_fit_sweep_on_separable_features():
     assert table.singular.all()  # rank(A) = 6 < N and the dead unit: detected and recorded
     s = compare_with_paper((75.0, 2.5), "fer2013")
     assert "+2.5 points" in s and "+6.1" in s and "80.6" in s
+
+
+def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
+    from ferlib.ahm.experiment import load_ahm_records
+    from ferlib.records import write_record
+
+    write_record(tmp_path / "cpu", method="ahm", dataset="fer2013", split="PublicTest",
+                 metrics={"accuracy": 0.45}, params={"profile": "cpu"}, seed=0, device="cpu",
+                 wall_time=1.0, extra={"baseline_metrics": {"accuracy": 0.40}})
+    r = load_ahm_records(tmp_path)
+    assert len(r) == 1 and r["baseline_accuracy"][0] == 0.40
+    assert r["gain_points"][0] == pytest.approx(5.0)

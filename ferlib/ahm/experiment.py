@@ -178,7 +178,13 @@ def load_ahm_records(folder) -> pd.DataFrame:
     """Committed ``ahm`` records with their baseline accuracy and the gain (empty if none)."""
     from ferlib.records import load_records
 
+    from ferlib.records import read_record
+
     df = load_records(folder, "**/*.json")
     if df.empty or "method" not in df:
         return pd.DataFrame()
-    return df[df["method"] == "ahm"].reset_index(drop=True)
+    df = df[df["method"] == "ahm"].reset_index(drop=True)
+    extras = [read_record(Path(folder) / f).get("extra") or {} for f in df["file"]]
+    df["baseline_accuracy"] = [(e.get("baseline_metrics") or {}).get("accuracy", np.nan) for e in extras]
+    df["gain_points"] = 100 * (df["accuracy"] - df["baseline_accuracy"])
+    return df
