@@ -168,13 +168,11 @@ def _run_ahm(splits, profile, device, seed, results_path, *, noise_rate=0.0, pro
     return [base.record_path, run.record_path]
 
 
-def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
-                    progress=False, source=None, **opts):
-    """Chapter 04 (ferlib.augment.experiment): the baseline (the VAE-GAN's perceptual net), the
-    VAE-GAN, the class statistics of the encoder means, then the latent-augmented classifier --
-    the steps of run_table1 for this one row."""
-    from ferlib.augment.experiment import (encode_dataset, run_latent_augmentation,
-                                           train_or_load_vaegan)
+def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progress, source):
+    """Chapter 04's shared steps (those of run_table1): the baseline (the VAE-GAN's perceptual
+    net), the VAE-GAN (trained, or loaded from its checkpoint) and the class statistics of the
+    encoder means. Returns (noisy splits, baseline run, VAE-GAN result, class stats)."""
+    from ferlib.augment.experiment import encode_dataset, train_or_load_vaegan
     from ferlib.augment.latent import class_latent_stats
     from ferlib.train.baseline import load_or_train_baseline
 
@@ -187,6 +185,17 @@ def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0
     names = list(s.train.class_names)
     stats = class_latent_stats(mu, labels, len(names), shrinkage="ledoit-wolf", class_names=names,
                                min_samples="skip")
+    return s, base, vg, stats
+
+
+def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
+                    progress=False, source=None, **opts):
+    """Chapter 04 (ferlib.augment.experiment): the latent-augmented classifier on the shared
+    steps of :func:`_latent_setup`."""
+    from ferlib.augment.experiment import run_latent_augmentation
+
+    s, base, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
+                                       progress, source)
     _, path = run_latent_augmentation(s, vg.model, stats, profile, device, seed,
                                       results_path=results_path, progress=progress,
                                       source=source, **opts)
@@ -223,21 +232,12 @@ def _noisy_runner(method: str):
 
 def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                         progress=False, source=None, **opts):
-    """Chapter 04's last Table I row: DAN trained with latent augmentation, on the VAE-GAN and
-    class statistics that :func:`_run_latent_aug` uses (loaded from their checkpoint)."""
-    from ferlib.augment.experiment import encode_dataset, run_dan, train_or_load_vaegan
-    from ferlib.augment.latent import class_latent_stats
-    from ferlib.train.baseline import load_or_train_baseline
+    """Chapter 04's last Table I row: DAN trained with latent augmentation, on the same VAE-GAN
+    and class statistics as :func:`_run_latent_aug` (:func:`_latent_setup`)."""
+    from ferlib.augment.experiment import run_dan
 
-    s = with_label_noise(splits, noise_rate, seed)
-    base = load_or_train_baseline(s, profile, device, seed, False, results_path,
-                                  progress=progress, source=source)
-    vg = train_or_load_vaegan(s.train, profile, device, seed, results_path,
-                              perceptual_model=base.model, progress=progress)
-    mu, labels = encode_dataset(vg.model, s.train)
-    names = list(s.train.class_names)
-    stats = class_latent_stats(mu, labels, len(names), shrinkage="ledoit-wolf", class_names=names,
-                               min_samples="skip")
+    s, _, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
+                                    progress, source)
     _, path = run_dan(s, "latent-aug", vg.model, stats, profile=profile, device=device, seed=seed,
                       results_path=results_path, progress=progress, source=source, **opts)
     return [path]
