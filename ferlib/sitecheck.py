@@ -199,25 +199,23 @@ def check_site(html_dir, toc_path="_toc.yml", screenshot=None, figure_pages=(),
     return reports
 
 
-def notebooks_with_images(source_root, pages) -> set[str]:
-    """Pages whose (executed) notebook under ``source_root`` has an image output."""
-    import json
+def _notebooks_containing(source_root, pages, marker: str) -> set[str]:
     out = set()
     for name in pages:
         nb = Path(source_root) / f"{name}.ipynb"
-        if nb.exists() and "\"image/png\"" in nb.read_text():
+        if nb.exists() and marker in nb.read_text():
             out.add(name)
     return out
+
+
+def notebooks_with_images(source_root, pages) -> set[str]:
+    """Pages whose (executed) notebook under ``source_root`` has an image output."""
+    return _notebooks_containing(source_root, pages, "\"image/png\"")
 
 
 def notebooks_with_widgets(source_root, pages) -> set[str]:
     """Pages whose (executed) notebook under ``source_root`` has a widget view output."""
-    out = set()
-    for name in pages:
-        nb = Path(source_root) / f"{name}.ipynb"
-        if nb.exists() and "application/vnd.jupyter.widget-view+json" in nb.read_text():
-            out.add(name)
-    return out
+    return _notebooks_containing(source_root, pages, "application/vnd.jupyter.widget-view+json")
 
 
 def fetch_cdn_mirror(html_dir, cdn_dir) -> list[str]:
