@@ -48,7 +48,7 @@ import pandas as pd
 
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
-           "cell_folder", "find_record", "ensure_records", "comparison_table",
+           "cell_folder", "find_record", "ensure_records", "natural_clean", "comparison_table",
            "per_class_recall_table", "degradation_table", "plot_degradation",
            "plot_cost", "load_all_records", "main"]
 
@@ -415,6 +415,17 @@ def _conditions(df: pd.DataFrame) -> pd.DataFrame:
     out["noise_rate"] = pd.to_numeric(_col(out, "param/noise_rate"), errors="coerce").fillna(0.0)
     out["method_key"] = [normalize_method(str(m)) for m in out["method"]]
     return out
+
+
+def natural_clean(records_df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`ferlib.records.load_records` table that belong to the natural cell
+    with clean labels (no imbalance ratio, noise 0): the chapters' own tables, not a
+    degradation-grid cell."""
+    if len(records_df) == 0:
+        return records_df
+    df = _conditions(records_df)
+    keep = df["imbalance_ratio"].isna() & np.isclose(df["noise_rate"].astype(float), 0)
+    return records_df[keep.to_numpy()]
 
 
 def _select(df: pd.DataFrame, dataset=None, split=None, profile=None) -> pd.DataFrame:

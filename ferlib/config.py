@@ -45,8 +45,8 @@ PROFILES: dict[str, Profile] = {
                      real_eval_cap=350, image_size=48, backbone="smallcnn", width=8,
                      epochs=2, batch_size=64, lr=2e-3, gen_epochs=1, latent_dim=16,
                      warmup_epochs=1),
-    # cpu: a stratified 6,000-image subset of a real training split keeps one 8-epoch run near
-    # 2-3 minutes on 2 cores, so a chapter's table (4-9 runs) fits in a sitting.
+    # cpu: a stratified 6,000-image subset of a real training split keeps one 8-epoch FER2013
+    # run at 3-7 minutes on 2 cores (book/records/cpu), so a chapter's table fits in a sitting.
     "cpu": Profile("cpu", synth_train=12000, synth_test=1400, real_train_cap=6000,
                    real_eval_cap=None, image_size=48, backbone="smallcnn", width=16,
                    epochs=8, batch_size=128, lr=2e-3, gen_epochs=6, latent_dim=32,

@@ -19,8 +19,9 @@ LN2, LN3 = math.log(2.0), math.log(3.0)
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-class TinyBackbone(nn.Module):
-    """Smallest module with the backbone interface CUCN needs."""
+class TinyMapBackbone(nn.Module):
+    """Smallest module with the feature-map interface CUCN needs (``forward_map``; unlike
+    conftest.TinyBackbone, which gives pooled features)."""
 
     def __init__(self, in_channels=1, channels=4):
         super().__init__()
@@ -234,7 +235,7 @@ def test_mix_needs_a_cucn_model():
 # ---------------------------------------------------------------------------------------------
 def tiny_cucn(seed=0):
     torch.manual_seed(seed)
-    return CUCN(TinyBackbone(), num_classes=3, embed_dim=8, image_size=16)
+    return CUCN(TinyMapBackbone(), num_classes=3, embed_dim=8, image_size=16)
 
 
 def test_heads_sized_from_the_map_and_shapes():

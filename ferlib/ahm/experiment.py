@@ -32,7 +32,8 @@ LAM_GRID = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 #: The paper's claims (accuracy, %), read from the scoreboard's claims.
 _CLAIM_IDS = {"fer2013_ahm_resnet101": "ahm-fer2013", "fer2013_gain_resnet34": "ahm-fer2013-gain",
               "fer2013_gain_resnet": "ahm-fer2013-gain-2", "rafdb_ahm_resnet101": "ahm-rafdb"}
-PAPER_CLAIMS = {k: v for k, v in zip(_CLAIM_IDS, claimed(*_CLAIM_IDS.values()).values())}
+_CLAIMED = claimed(*_CLAIM_IDS.values())
+PAPER_CLAIMS = {name: _CLAIMED[claim_id] for name, claim_id in _CLAIM_IDS.items()}
 
 
 @dataclass

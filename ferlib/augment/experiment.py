@@ -39,10 +39,11 @@ def _paper_table1() -> pd.DataFrame:
     rows = []
     for model, key in (("ResNet34", "r34"), ("DAN", "dan")):
         for method, short in (("none", "none"), ("balanced", "bal"), ("latent-aug", "lat")):
-            acc = claimed(f"li-{key}-{short}-acc")[f"li-{key}-{short}-acc"]
-            mAP = claimed(f"li-{key}-{short}-map")[f"li-{key}-{short}-map"] if key == "r34" else np.nan
-            rows.append({"model": model, "method": method, "accuracy": round(acc / 100, 6),
-                         "mAP": round(mAP / 100, 6)})
+            ids = [f"li-{key}-{short}-acc"] + ([f"li-{key}-{short}-map"] if key == "r34" else [])
+            c = claimed(*ids)
+            mAP = c[ids[1]] / 100 if len(ids) > 1 else np.nan
+            rows.append({"model": model, "method": method, "accuracy": round(c[ids[0]] / 100, 6),
+                         "mAP": round(mAP, 6)})
     return pd.DataFrame(rows)
 
 
@@ -474,15 +475,14 @@ def committed_table1(folder) -> dict[tuple[str, str], pd.DataFrame]:
     """Table I from the committed records in ``folder`` (recursive; natural imbalance and clean
     labels only), one :func:`compare_with_paper` table per (dataset, profile); the newest record
     of a row wins. Empty when there are none."""
+    from ferlib.compare import natural_clean
     from ferlib.records import load_records
 
     df = load_records(folder, "**/*.json")
     if len(df) == 0 or "method" not in df.columns:
         return {}
     df = df[df["method"].isin(list(_TABLE1_ROWS))]
-    for factor in ("param/imbalance_ratio", "param/noise_rate"):
-        if factor in df.columns:
-            df = df[pd.to_numeric(df[factor], errors="coerce").fillna(0).isin([0])]
+    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
     out = {}
     for (ds, prof), part in df.groupby(["dataset", "param/profile"], sort=True):
         part = part.drop_duplicates("method", keep="last")

@@ -248,6 +248,7 @@ def load_table2_records(folder) -> pd.DataFrame | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
+    from ferlib.compare import natural_clean
     from ferlib.records import load_records
 
     df = load_records(folder, "**/*.json")
@@ -255,9 +256,7 @@ def load_table2_records(folder) -> pd.DataFrame | None:
         return None
     ladder = {v.method for v in table2_variants()} | {v.method for v in table2_variants(False)}
     df = df[df["method"].isin(ladder)]
-    for factor in ("param/imbalance_ratio", "param/noise_rate"):   # the natural, clean cell only
-        if factor in df.columns:
-            df = df[pd.to_numeric(df[factor], errors="coerce").fillna(0).isin([0])]
+    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
     return df.reset_index(drop=True) if len(df) else None
 
 
