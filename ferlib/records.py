@@ -5,7 +5,8 @@ A record holds what a published FER number needs to be checked: method, dataset,
 split, the metrics of :func:`ferlib.metrics.classification_metrics` (with per-class recall by
 class name), the parameters, the seed, the device, the wall time, and provenance filled in
 automatically (git commit and whether the tree was dirty, torch / torchvision / python
-versions, platform, the command line or the notebook, UTC time)::
+versions, platform, CPU model and whether it has bfloat16 units, GPU, the command line or
+the notebook, UTC time)::
 
     {"format": 1, "method": ..., "dataset": ..., "split": ..., "seed": ..., "device": ...,
      "wall_time": ..., "metrics": {...}, "params": {...}, "extra": {...},
@@ -97,6 +98,7 @@ def provenance(source: str | None = None) -> dict:
     except ImportError:  # pragma: no cover
         tv = None
     from ferlib import __version__ as ferlib_version
+    from ferlib.train.precision import cpu_has_bf16_units, cpu_model
 
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
@@ -110,6 +112,9 @@ def provenance(source: str | None = None) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "cpu_bf16_units": cpu_has_bf16_units(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "command": list(sys.argv),
         "source": source,
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

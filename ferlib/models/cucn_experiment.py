@@ -100,6 +100,7 @@ def build_variant_model(variant: Variant, splits, profile="smoke", backbone: str
     size = int(train.image_size[0])
     net = build_backbone(backbone or prof.backbone, num_classes=train.num_classes,
                          in_channels=train.in_channels, width=prof.width, cbam=variant.cbam,
+                         dropout=prof.dropout,
                          image_size=size)
     if not variant.mix:
         return net
@@ -152,10 +153,9 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
         scheduler = lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)  # noqa: E731
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / (
         variant.method.replace(":", "_").replace("+", "_") + method_suffix.replace(":", "_"))
-    result = fit(model, train, splits.val, test_set=splits.test, epochs=n_epochs,
-                 batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss, predict_fn=predict_fn,
-                 scheduler=scheduler, device=device, seed=seed, checkpoint_dir=ckpt,
-                 progress=progress, num_workers=prof.num_workers)
+    result = fit(model, train, splits.val, test_set=splits.test, **prof.fit_options(n_epochs),
+                 loss_fn=loss, predict_fn=predict_fn, scheduler=scheduler, device=device,
+                 seed=seed, checkpoint_dir=ckpt, progress=progress)
     params = {"profile": prof.name, "backbone": bb, "width": prof.width, "epochs": n_epochs,
               "batch_size": prof.batch_size, "lr": prof.lr, "optimizer": "Adam",
               "weight_decay": 1e-4, "scheduler": "ExponentialLR(0.9)" if scheduler else None,

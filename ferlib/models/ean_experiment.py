@@ -332,11 +332,12 @@ def _fit_one(method, splits, train, val, prof, epochs, seed, device, tau1, tau2,
     from ferlib.train import IndexedDataset, evaluate, fit, set_seed
 
     k = train.num_classes
-    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0])
+    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0],
+                 dropout=prof.dropout)
     set_seed(seed)
     backbone = build_backbone(prof.backbone, k, **bb_kw)
-    common = dict(epochs=epochs, batch_size=prof.batch_size, lr=prof.lr, device=device, seed=seed,
-                  test_set=splits.test, progress=progress, num_workers=prof.num_workers)
+    common = dict(**prof.fit_options(epochs), device=device, seed=seed, test_set=splits.test,
+                  progress=progress)
     extra, params = {}, {}
     if method == "baseline":
         res = fit(backbone, train, val, **common)
@@ -527,8 +528,8 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
         model = InvariantBackbone(bb, k, cfg, enabled=on)
         loss_fn = InvariantLoss(nuis, pairs, config=cfg, seed=seed) if on else None
         res = fit(model, IndexedDataset(train) if on else train, splits.val,
-                  epochs=n_epochs, batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss_fn,
-                  device=dev, seed=seed, progress=progress, num_workers=prof.num_workers)
+                  **prof.fit_options(n_epochs), loss_fn=loss_fn, device=dev, seed=seed,
+                  progress=progress)
         accs = {c: float(evaluate(res.model, ds, device=dev)["accuracy"]) for c, ds in tests.items()}
         params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
                   "epochs": n_epochs, "generator": int(on), "n_pairs": n_pairs,
