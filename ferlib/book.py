@@ -1,7 +1,7 @@
 """The book runner: execute every chapter with papermill, then build the site with Jupyter Book.
 
 ``python -m ferlib.book`` (console script ``ferlib-book``; see notebooks/00_introduction,
-"How to run it", and README.md)::
+"How to run the book", and README.md)::
 
     ferlib-book --profile smoke                        # every chapter of _toc.yml, then the site
     ferlib-book --profile full --device cuda --dataset fer2013 --data-root ../shared/data/fer2013
