@@ -33,8 +33,8 @@ is :func:`ferlib.records.cell_of`, and every table here filters through
 :func:`ferlib.records.select`).
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
-(:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by ferlib.augment.experiment) and
-``latent_aug`` (the scoreboard's name) are the same method.
+(:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by
+ferlib.augment.experiment) and ``latent_aug`` (the scoreboard's name) are the same method.
 """
 from __future__ import annotations
 

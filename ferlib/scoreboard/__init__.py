@@ -12,7 +12,10 @@ Claims live in ``claims.json`` (data, not code). Our values come from results re
   (FER2013, SynthFACS) answers the same comparison, its value is shown as the nearest
   protocol, and for a gain claim whether its direction holds there.
 
-Several records for one claim (seeds) are averaged.
+Several records for one claim (seeds) are averaged. Only records of the datasets' natural class
+balance answer a claim, at the claim's noise rate (0 unless it names one): the query is
+:func:`ferlib.records.select`, so a cell of chapter 07's degradation grid (any imbalance ratio,
+1 included) never enters a verdict.
 """
 from __future__ import annotations
 
@@ -29,17 +32,17 @@ from ferlib.records import select
 __all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_markdown", "write_page",
            "TOLERANCE"]
 
+TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
+NEAREST = ("fer2013", "synthfacs")  # datasets we run here, in order of preference
+PROFILE_RANK = {"smoke": 0, "cpu": 1, "full": 2}
+
+
 @dataclass(frozen=True)
 class _Used:
     """One record behind a value: its path, profile and metric."""
     path: Path
     profile: str
     value: float
-
-
-TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
-NEAREST = ("fer2013", "synthfacs")  # datasets we run here, in order of preference
-PROFILE_RANK = {"smoke": 0, "cpu": 1, "full": 2}
 
 
 def load_claims() -> list[dict]:
