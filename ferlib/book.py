@@ -1,7 +1,7 @@
 """The book runner: execute every chapter with papermill, then build the site with Jupyter Book.
 
 ``python -m ferlib.book`` (console script ``ferlib-book``; see notebooks/00_introduction,
-"How to run it", and README.md)::
+"How to run the book", and README.md)::
 
     ferlib-book --profile smoke                        # every chapter of _toc.yml, then the site
     ferlib-book --profile full --device cuda --dataset fer2013 --data-root ../shared/data/fer2013
@@ -26,7 +26,7 @@ Layout of ``_build`` (never committed):
 - ``_build/executed/<profile>/notebooks/NAME.ipynb``: executed copies (cwd = ``notebooks/``);
 - ``_build/executed/<profile>/cache.json``: execution cache. A notebook is skipped when the key
   made of its ``.py`` source, the whole ``ferlib`` source tree, ``book/records``, ``pyproject.toml``,
-  the Python version, the kernel and the parameters equals that of its last successful run, so
+  ``constraints.txt``, the Python version, the kernel and the parameters equals that of its last successful run, so
   a change to ``ferlib`` re-executes every chapter. ``--force`` ignores the cache;
 - ``_build/executed/<profile>/run-log.json``: notebook, status, seconds, parameters, git commit;
 - ``_build/src``: the staged book source (``_config.yml``, ``_toc.yml``, ``book/`` and the
@@ -55,7 +55,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import yaml
+try:
+    import yaml
+except ImportError as err:  # the thin library: the runner is the [book] extra
+    raise ImportError("the book runner needs the book's tools: pip install 'ferlib[book]' "
+                      "(or `make setup` in the repository)") from err
 
 from ferlib.config import PROFILES, DEVICES, get_profile, resolve_device
 
@@ -202,8 +206,10 @@ def cache_key(notebook_source: str | bytes, params: dict, *, ferlib_hash: str,
 
 
 def _env_hash(root: Path) -> str:
-    pyproject = root / "pyproject.toml"
-    data = pyproject.read_bytes() if pyproject.is_file() else b""
+    """The declared environment: pyproject.toml (ranges, extras), constraints.txt (the pins)
+    and the Python version."""
+    data = b"".join((root / name).read_bytes() if (root / name).is_file() else b""
+                    for name in ("pyproject.toml", "constraints.txt"))
     return _sha(data + sys.version.encode())
 
 

@@ -66,7 +66,7 @@ from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
 from ferlib.metrics import classification_metrics
 from ferlib.plots import plot_confusion, plot_history, plot_per_class_recall
-from ferlib.records import load_records, read_record
+from ferlib.records import read_record, select
 from ferlib.train import DistributedClassBalancedSampler, class_balanced_weights, default_loss
 from ferlib.train.augment import BatchAugment
 from ferlib.train.baseline import baseline_method, train_baseline
@@ -361,8 +361,7 @@ for method, r in runs.items():
 # which processor, in which number format and in how long it ran.
 
 # %%
-recs = load_records(records_path, pattern="**/*.json")
-base = recs[recs["method"].isin(["baseline", "baseline+balanced"])] if len(recs) else recs
+base = select(records_path, method=["baseline", "baseline+balanced"], natural=True, clean=True)
 if len(base):
     base = base.assign(protocol=base["file"].str.split("/").str[0].map(
         {"cpu": "old: 6,000-face subset", "cpu_v2": "cpu recipe"}).fillna("other"))

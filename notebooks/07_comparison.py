@@ -69,6 +69,7 @@ from ferlib import compare
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits, long_tail_counts, make_long_tailed
 from ferlib.metrics import classification_metrics
+from ferlib.records import select
 from ferlib.plots import plot_per_class_recall
 
 prof = get_profile(profile)
@@ -186,12 +187,8 @@ if table.attrs.get("note"):
 # The mean over seeds is nothing more than a group-by over the records; checked on the table:
 
 # %%
-sel = records[(records["dataset"] == dataset) & (records["split"] == splits.test.split)
-              & (records["param/profile"] == prof.name)]
-noise = pd.to_numeric(sel.get("param/noise_rate", pd.Series(0.0, index=sel.index)),
-                      errors="coerce").fillna(0.0)
-ratio = sel.get("param/imbalance_ratio", pd.Series(np.nan, index=sel.index))
-natural = sel[(noise == 0) & ratio.isna()]
+natural = select(records, dataset=dataset, split=splits.test.split, profile=prof,
+                 natural=True, clean=True)
 for _, row in table.iterrows():
     runs = natural[natural["method"].map(compare.registry_name) == row["method"]]
     runs = runs.drop_duplicates("seed", keep="last")

@@ -474,14 +474,12 @@ def committed_table1(folder) -> dict[tuple[str, str], pd.DataFrame]:
     """Table I from the committed records in ``folder`` (recursive; natural imbalance and clean
     labels only), one :func:`compare_with_paper` table per (dataset, profile); the newest record
     of a row wins. Empty when there are none."""
-    from ferlib.compare import natural_clean
-    from ferlib.records import load_records
+    from ferlib.records import select
 
-    df = load_records(folder, "**/*.json")
-    if len(df) == 0 or "method" not in df.columns:
+    # the chapter's table: natural class balance, clean labels (not a degradation-grid cell)
+    df = select(folder, method=list(_TABLE1_ROWS), natural=True, clean=True)
+    if len(df) == 0:
         return {}
-    df = df[df["method"].isin(list(_TABLE1_ROWS))]
-    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
     out = {}
     for (ds, prof), part in df.groupby(["dataset", "param/profile"], sort=True):
         part = part.drop_duplicates("method", keep="last")

@@ -1,4 +1,4 @@
-"""Difficulty calibration of SynthFACS (chapter 01_data, "Difficulty calibration").
+"""Difficulty calibration of SynthFACS (chapter 01_data, "How hard is SynthFACS?").
 
 The benchmark is useful only if a plain classifier neither solves it nor fails: the target
 (issue "Data") is an overall accuracy between 55 % and 85 % on the balanced test split of a

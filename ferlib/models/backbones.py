@@ -1,6 +1,7 @@
 """Backbones shared by every chapter: a small VGG-style CNN and torchvision ResNets adapted to
 grey 48x48 faces (FER2013) and to larger RGB faces (RAF-DB 100x100, 224x224), with an
-optional CBAM module in every residual block. See notebooks/02_baseline ("The backbone") and,
+optional CBAM module in every residual block. See notebooks/00_introduction ("How the profiles
+work": the backbone of each profile), notebooks/02_baseline ("Live run at this profile") and,
 for CBAM, notebooks/06_uncertainty_and_imbalance.
 
 Every backbone has the same interface::
@@ -64,9 +65,12 @@ from ferlib.models.cbam import CBAM
 __all__ = ["BackboneConfig", "build_backbone", "small_cnn", "resnet18", "resnet34", "resnet50",
            "resnet101", "SmallCNN", "FERResNet", "CBAMBasicBlock", "CBAMBottleneck",
            "BACKBONES", "STEMS", "default_stem", "LoadReport", "load_checkpoint",
-           "save_backbone", "load_backbone", "extract_state_dict"]
+           "save_backbone", "load_backbone", "extract_state_dict", "backbone_label"]
 
 BACKBONES = ("smallcnn", "minixception", "resnet18", "resnet34", "resnet50", "resnet101")
+#: how tables and figures name each backbone (the papers' spelling)
+BACKBONE_LABELS = {"smallcnn": "SmallCNN", "minixception": "mini-Xception", "resnet18": "ResNet-18",
+                   "resnet34": "ResNet-34", "resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 STEMS = ("small", "small_s2", "torchvision")
 _RESNET_LAYOUT = {  # name -> (block kind, blocks per stage); He et al. 2016, Table 1
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -75,6 +79,11 @@ _RESNET_LAYOUT = {  # name -> (block kind, blocks per stage); He et al. 2016, Ta
     "resnet101": ("bottleneck", (3, 4, 23, 3)),
 }
 CHECKPOINT_FORMAT = 1
+
+
+def backbone_label(name: str) -> str:
+    """The display name of a backbone (``"resnet18"`` -> ``"ResNet-18"``); other names unchanged."""
+    return BACKBONE_LABELS.get(name, name)
 
 
 def default_stem(image_size: int) -> str:

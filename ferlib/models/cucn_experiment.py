@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ferlib.config import get_profile, resolve_device
+from ferlib.models import backbones
 from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
                                 predict_fn, resolve_class_weights)
 
@@ -113,11 +114,6 @@ class VariantRun(NamedTuple):
     result: object            # ferlib.train.FitResult
     record_path: Path | None
     class_weight: torch.Tensor | None
-
-
-def _backbone_label(name: str) -> str:
-    return {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
-            "resnet101": "ResNet-101", "smallcnn": "SmallCNN"}.get(name, name)
 
 
 def _weights_spec(spec):
@@ -219,7 +215,7 @@ def run_table2(splits, *, profile="smoke", device="auto", seed: int = 0,
                checkpoint_dir=None, progress: bool = False, source: str | None = None) -> Table2:
     """Train every rung of :func:`table2_variants` on the same splits and seed."""
     prof = get_profile(profile)
-    label = _backbone_label(backbone or prof.backbone)
+    label = backbones.backbone_label(backbone or prof.backbone)
     runs = {}
     for variant in table2_variants(use_cbam, mix, label):
         runs[variant.method] = run_variant(
@@ -248,15 +244,11 @@ def load_table2_records(folder) -> pd.DataFrame | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    from ferlib.compare import natural_clean
-    from ferlib.records import load_records
+    from ferlib.records import select
 
-    df = load_records(folder, "**/*.json")
-    if df is None or len(df) == 0 or "method" not in df.columns:
-        return None
     ladder = {v.method for v in table2_variants()} | {v.method for v in table2_variants(False)}
-    df = df[df["method"].isin(ladder)]
-    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
+    # the chapter's table: natural class balance, clean labels (not a degradation-grid cell)
+    df = select(folder, method=ladder, natural=True, clean=True)
     return df.reset_index(drop=True) if len(df) else None
 
 
@@ -269,7 +261,7 @@ def committed_table2(records: pd.DataFrame) -> dict[tuple[str, str], pd.DataFram
         t = part.drop_duplicates("method", keep="last")
         # the rung's label from the backbone it ran on (records before this label fix say ResNet-18)
         bb = str(t["param/backbone"].iloc[0]) if "param/backbone" in t else "resnet18"
-        labels = {v.method: v.label for v in table2_variants(backbone_label=_backbone_label(bb))}
+        labels = {v.method: v.label for v in table2_variants(backbone_label=backbones.backbone_label(bb))}
         t = t.assign(setup=t["method"].map(labels))
         t = t.assign(_o=t["method"].map(order).fillna(len(order))).sort_values("_o")
         cols = ["method", "setup", "accuracy", "min_class_recall", "max_class_recall"]

@@ -59,7 +59,7 @@ from ferlib.train.samplers import DistributedClassBalancedSampler
 from ferlib.train.seed import get_rng_state, set_rng_state, set_seed
 
 __all__ = ["fit", "evaluate", "FitResult", "IndexedDataset", "CHECKPOINT_NAME", "SCALAR_METRICS",
-           "default_loss", "unwrap_model"]
+           "default_loss", "unwrap_model", "make_loader"]
 
 CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = 1
@@ -128,9 +128,12 @@ class _BatchReader(Dataset):
         return (x, y, torch.from_numpy(rows)) if self.with_index else (x, y)
 
 
-def _make_loader(dataset, batch_size: int, sampler: Sampler, *, drop_last: bool = False,
-                 generator: torch.Generator | None = None, num_workers: int = 0,
-                 pin_memory: bool = False) -> DataLoader:
+def make_loader(dataset, batch_size: int, sampler: Sampler, *, drop_last: bool = False,
+                generator: torch.Generator | None = None, num_workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """The DataLoader of ``fit``, ``evaluate`` and ``extract_features``: batches of
+    ``batch_size`` in ``sampler``'s order; a :class:`ferlib.data.FaceDataset` (or an
+    :class:`IndexedDataset` over one) is read a whole batch at a time instead of item by item."""
     fast = _batchable(dataset)
     common = dict(generator=generator, num_workers=num_workers, pin_memory=pin_memory)
     if fast is not None:
@@ -183,8 +186,8 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
     model.to(dev)
     if len(dataset) == 0:
         raise ValueError(f"cannot evaluate on an empty dataset ({dataset!r})")
-    loader = _make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
-                          pin_memory=dev.type == "cuda")
+    loader = make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
+                         pin_memory=dev.type == "cuda")
     was_training = model.training
     model.eval()
     dtype = autocast_dtype(resolve_precision(precision if amp else "fp32", dev))
@@ -483,9 +486,9 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
         raise TypeError(f"sampler must be None, 'balanced' or a Sampler, got {type(sampler).__name__}")
     n_rank = len(train_sampler)
     loader_gen = torch.Generator().manual_seed(seed)  # worker seeds; saved with the checkpoint
-    loader = _make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
-                          drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
-                          num_workers=num_workers, pin_memory=dev.type == "cuda")
+    loader = make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
+                         drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
+                         num_workers=num_workers, pin_memory=dev.type == "cuda")
     loss_fn_ = loss_fn if loss_fn is not None else default_loss
     if loss_fn is None and label_smoothing:
         def loss_fn_(model, x, y, epoch, **kwargs):  # noqa: F811 - the smoothed default loss
