@@ -69,8 +69,8 @@ from ferlib import compare
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits, long_tail_counts, make_long_tailed
 from ferlib.metrics import classification_metrics
-from ferlib.records import select
 from ferlib.plots import plot_per_class_recall
+from ferlib.records import select
 
 prof = get_profile(profile)
 dev = resolve_device(device)
