@@ -209,3 +209,11 @@ def test_backbone_dropout_acts_in_training_only_and_minixception_shapes():
     assert mx.forward_map(x).shape == (4, 128, 3, 3) and mx(x).shape == (4, 7)
     with pytest.raises(ValueError, match="cbam=True is not available for minixception"):
         build_backbone("minixception", 7, cbam=True)
+
+
+def test_records_name_the_processor_and_its_bf16_units():
+    from ferlib.records import provenance
+
+    prov = provenance("test")
+    assert prov["cpu_model"] == P.cpu_model()
+    assert prov["cpu_bf16_units"] is P.cpu_has_bf16_units()
