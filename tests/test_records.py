@@ -83,6 +83,10 @@ def test_load_records_flattens(tmp_path):
         read_record(tmp_path / "notes.json")
 
 
-def test_load_records_missing_folder_is_empty(tmp_path):
-    df = load_records(tmp_path / "absent")
+def test_load_records_missing_or_empty_folder_is_an_error_unless_missing_ok(tmp_path):
+    with pytest.raises(FileNotFoundError, match="records folder .*absent does not exist"):
+        load_records(tmp_path / "absent")
+    with pytest.raises(ValueError, match="holds no results record"):
+        load_records(tmp_path)
+    df = load_records(tmp_path / "absent", missing_ok=True)
     assert df.empty and "method" in df.columns

@@ -63,20 +63,25 @@ class _Rec:
 
 
 def collect_records(folder) -> list[_Rec]:
-    """Read every ``*.json`` record below ``folder`` (recursively)."""
-    folder = Path(folder)
+    """Read every ``*.json`` record below ``folder`` (recursively).
+
+    Nothing vanishes: a folder that does not exist or holds no record, and a file that is not
+    valid JSON or an incomplete record (no method, dataset or metrics), are errors naming the
+    folder or file (:func:`ferlib.records.scan_records`). JSON files that are not records at
+    all are left out; :func:`scoreboard` counts them."""
+    return _collect(folder)[0]
+
+
+def _collect(folder) -> tuple[list[_Rec], list[Path]]:
+    from ferlib.records import scan_records
+
+    found, skipped = scan_records(Path(folder), "**/*.json")
     out = []
-    for path in sorted(folder.rglob("*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not a valid JSON record ({err})") from None
-        if not isinstance(rec, dict) or "method" not in rec or "metrics" not in rec:
-            continue  # not a results record (e.g. a run log)
+    for path, rec in found:
         params = rec.get("params", {}) or {}
-        out.append(_Rec(path, rec["method"], rec.get("dataset", "?"), params,
+        out.append(_Rec(path, rec["method"], rec["dataset"], params,
                         rec["metrics"], str(params.get("profile", rec.get("profile", "?")))))
-    return out
+    return out, skipped
 
 
 def _matches(rec: _Rec, method: str, dataset: str, params: dict) -> bool:
@@ -117,8 +122,10 @@ def _answer(records, claim, dataset):
 
 
 def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """One row per claim: claimed value, our value, verdict and the records behind it."""
-    records = collect_records(records_folder)
+    """One row per claim: claimed value, our value, verdict and the records behind it.
+    ``attrs``: ``records_read`` (how many records) and ``skipped_files`` (JSON files below the
+    folder that are not records)."""
+    records, skipped = _collect(records_folder)
     rows = []
     for claim in load_claims():
         value, used = _answer(records, claim, claim["dataset"])
@@ -150,7 +157,9 @@ def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
             "profiles": sorted({r.profile for r in (used or near_used)}),
             "records": [str(r.path) for r in (used or near_used)],
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs.update(records_read=len(records), skipped_files=[str(p) for p in skipped])
+    return table
 
 
 def _fmt(v):
@@ -188,7 +197,15 @@ def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) 
 
 
 def write_page(records_folder="book/records", out="book/scoreboard.md", shown_as=None) -> Path:
+    """Write the page; the records are read (and any error raised) before ``out`` is touched.
+    Prints how many records were read and names any JSON file that is not a record."""
     out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the page's file name (e.g. {out / 'scoreboard.md'})")
     table = scoreboard(records_folder)
+    skipped = table.attrs.get("skipped_files", [])
+    print(f"read {table.attrs.get('records_read', 0)} records from {records_folder}"
+          + (f"; {len(skipped)} JSON file(s) there are not records and were left out: "
+             + ", ".join(skipped) if skipped else ""))
     out.write_text(render_markdown(table, records_folder, out.parent, shown_as))
     return out
