@@ -67,7 +67,7 @@ except ImportError as err:  # the thin library: the runner is the [book] extra
 
 from ferlib.config import PROFILES, DEVICES, get_profile, resolve_device
 
-__all__ = ["BookError", "find_root", "toc_entries", "toc_notebooks", "parse_value",
+__all__ = ["BookError", "find_root", "locate_root", "toc_entries", "toc_notebooks", "parse_value",
            "tree_hash", "cache_key", "sync_pair", "pair_in_sync", "declared_parameters",
            "clean_for_commit", "show_parameters_once", "local_mathjax", "serve_mathjax",
            "run_book", "run_sweep", "main"]
@@ -89,17 +89,36 @@ class BookError(Exception):
 # Table of contents
 # ----------------------------------------------------------------------------------------------
 
-def find_root(start: str | Path | None = None) -> Path:
-    """The book's root: ``start`` (default: the working directory) if it holds ``_toc.yml``,
-    else the folder above the ``ferlib`` package (an editable install run from elsewhere)."""
-    candidates = [Path(start) if start is not None else Path.cwd()]
-    if start is None:
-        candidates.append(Path(__file__).resolve().parents[1])
-    for c in candidates:
+ROOT_FROM_OPTION = "--root"
+ROOT_FROM_CWD = "the working directory"
+ROOT_FROM_INSTALL = "the repository ferlib is installed from: no _toc.yml in the working directory"
+
+
+def locate_root(start: str | Path | None = None) -> tuple[Path, str]:
+    """``(root, how it was found)``: ``start`` (``--root``) if given, else the working directory
+    if it holds ``_toc.yml``, else the folder above the ``ferlib`` package (an editable install
+    run from elsewhere); ``how`` is one of ROOT_FROM_OPTION / ROOT_FROM_CWD / ROOT_FROM_INSTALL."""
+    if start is not None:
+        candidates = [(Path(start), ROOT_FROM_OPTION)]
+    else:
+        candidates = [(Path.cwd(), ROOT_FROM_CWD),
+                      (Path(__file__).resolve().parents[1], ROOT_FROM_INSTALL)]
+    for c, how in candidates:
         if (c / "_toc.yml").is_file():
-            return c.resolve()
-    raise BookError(f"no _toc.yml in {candidates[0].resolve()}: run from the book's root "
+            return c.resolve(), how
+    raise BookError(f"no _toc.yml in {candidates[0][0].resolve()}: run from the book's root "
                     "(the folder with _config.yml and _toc.yml) or pass --root")
+
+
+def find_root(start: str | Path | None = None) -> Path:
+    """The book's root (see :func:`locate_root`)."""
+    return locate_root(start)[0]
+
+
+def _refuse_committed_write(root: Path, what: str) -> BookError:
+    return BookError(
+        f"{what} would rewrite committed files of {root}, which was found as {ROOT_FROM_INSTALL} "
+        f"({Path.cwd()}). Run from that folder, or pass --root {root} to confirm.")
 
 
 def toc_entries(root: str | Path) -> list[str]:
@@ -364,6 +383,9 @@ class RunConfig:
     force: bool = False
     update_committed: bool = False
     keep_going: bool = False
+    # False when the root was not named (--root) and is not the working directory: then no
+    # committed file (notebooks/*.ipynb) is written there
+    write_committed: bool = True
 
 
 def _check_data_root(value: Any, origin: str) -> str:
@@ -396,6 +418,8 @@ def validate(cfg: RunConfig) -> None:
         if name in cfg.extra:
             raise BookError(f"pass {name} with --{name.replace('_', '-')}, not -p {name}")
     if cfg.update_committed:
+        if not cfg.write_committed:
+            raise _refuse_committed_write(cfg.root, "--update-committed")
         if cfg.profile != "smoke":
             raise BookError("--update-committed is only allowed with --profile smoke: the "
                             "committed notebooks carry the smoke outputs that nbval checks")
@@ -477,7 +501,10 @@ def run_book(cfg: RunConfig) -> int:
     # Every user-given -p name must exist in at least one selected notebook (catches typos).
     declared_by = {}
     for name in names:
-        ipynb, written = sync_pair(root / NOTEBOOK_DIR / f"{name}.py")
+        py = root / NOTEBOOK_DIR / f"{name}.py"
+        if not cfg.write_committed and not pair_in_sync(py, py.with_suffix(".ipynb")):
+            raise _refuse_committed_write(root, f"syncing {NOTEBOOK_DIR}/{name}.ipynb from its .py")
+        ipynb, written = sync_pair(py)
         if written:
             _say(f"synced {NOTEBOOK_DIR}/{name}.ipynb from {name}.py")
         declared = declared_parameters(ipynb)
@@ -806,6 +833,7 @@ class SweepConfig:
     kernel: str = "python3"
     out: Path | None = None
     force: bool = False
+    write_committed: bool = True   # see RunConfig
 
 
 def _sweep_input(cfg: SweepConfig) -> tuple[str, Path, Path]:
@@ -824,7 +852,10 @@ def _sweep_input(cfg: SweepConfig) -> tuple[str, Path, Path]:
             return name, ipynb, cwd
         return name, path.resolve(), cwd
     name = select_notebooks(root, [cfg.notebook])[0]
-    ipynb, _ = sync_pair(root / NOTEBOOK_DIR / f"{name}.py")
+    py = root / NOTEBOOK_DIR / f"{name}.py"
+    if not cfg.write_committed and not pair_in_sync(py, py.with_suffix(".ipynb")):
+        raise _refuse_committed_write(root, f"syncing {NOTEBOOK_DIR}/{name}.ipynb from its .py")
+    ipynb, _ = sync_pair(py)
     return name, ipynb, root / NOTEBOOK_DIR
 
 
@@ -938,7 +969,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel", default="python3",
                         help="Jupyter kernel (default python3 = this Python environment)")
     parser.add_argument("--root", default=None, help="the book's root (default: the working "
-                        "directory if it has _toc.yml, else the repository of ferlib)")
+                        "directory if it has _toc.yml, else the repository of ferlib, which is "
+                        "then never written to: committed notebooks are rewritten only under "
+                        "the working directory or --root)")
     parser.add_argument("--force", action="store_true", help="ignore the execution cache / "
                         "finished sweep cells")
 
@@ -992,20 +1025,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["sweep"]:
             args = build_sweep_parser().parse_args(argv[1:])
-            root = find_root(args.root)
+            root, how = locate_root(args.root)
+            _say(f"{PROG}: book root {root} ({how})")
             cfg = SweepConfig(root=root, notebook=args.notebook, grid=parse_grid(args.grid),
                               profile=args.profile, device=args.device,
                               extra=_extras(args.parameter), kernel=args.kernel,
                               gpus=[g.strip() for g in args.gpus.split(",") if g.strip()],
                               out=Path(args.out).resolve() if args.out else None,
-                              force=args.force)
+                              force=args.force, write_committed=how != ROOT_FROM_INSTALL)
             return run_sweep(cfg)
         args = build_parser().parse_args(argv)
-        cfg = RunConfig(root=find_root(args.root), profile=args.profile, device=args.device,
+        root, how = locate_root(args.root)
+        _say(f"{PROG}: book root {root} ({how})")
+        cfg = RunConfig(root=root, profile=args.profile, device=args.device,
                         dataset=args.dataset, data_root=args.data_root,
                         extra=_extras(args.parameter), only=args.only, kernel=args.kernel,
                         build=not args.no_build, force=args.force,
-                        update_committed=args.update_committed, keep_going=args.keep_going)
+                        update_committed=args.update_committed, keep_going=args.keep_going,
+                        write_committed=how != ROOT_FROM_INSTALL)
         return run_book(cfg)
     except BookError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)

@@ -384,20 +384,23 @@ def count_parameters(method: str, splits, profile="smoke") -> int:
 # ----------------------------------------------------------------------------------------------
 # records: reading, matching, stamping
 # ----------------------------------------------------------------------------------------------
-def load_all_records(*folders) -> pd.DataFrame:
+def load_all_records(*folders, optional=()) -> pd.DataFrame:
     """:func:`ferlib.records.load_records` of every folder (recursively), concatenated, with a
-    ``folder`` column; missing folders are skipped."""
+    ``folder`` column. A folder that does not exist or holds no record is an error (naming
+    it), except the folders also listed in ``optional`` (a results folder before its first
+    run); None entries are ignored."""
     from ferlib.records import load_records
 
     frames = []
+    optional = {str(Path(o)) for o in optional if o is not None}
     for f in folders:
         if f is None:
             continue
-        df = load_records(f, "**/*.json")
+        df = load_records(f, "**/*.json", missing_ok=str(Path(f)) in optional)
         if len(df):
             frames.append(df.assign(folder=str(f)))
     if not frames:
-        return load_records(Path("/nonexistent-ferlib-folder"))
+        return load_records(Path("/nonexistent-ferlib-folder"), missing_ok=True)
     return pd.concat(frames, ignore_index=True, sort=False)
 
 
@@ -491,8 +494,8 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
     method_opts = dict(method_opts or {})
     split_name = _expected_split(dataset, eval_split)
 
-    def known():
-        return load_all_records(results_path, *read_also)
+    def known():   # results_path may not exist before the first run; read_also must
+        return load_all_records(results_path, *read_also, optional=[results_path])
 
     have = known()
     plan = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Profile", "PROFILES", "get_profile", "resolve_device", "DEVICES"]
+__all__ = ["Profile", "PROFILES", "get_profile", "resolve_device", "DEVICES", "given_or"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; "
                          "use device='auto' or 'cpu'")
     return torch.device(device)
+
+
+def given_or(value, default: int, name: str, minimum: int = 1) -> int:
+    """``default`` when ``value`` is None, else ``value`` checked to be an int >= ``minimum``.
+
+    For sizes such as ``epochs`` that default to the profile's: ``epochs or prof.epochs``
+    would silently turn an explicit 0 into the profile's default."""
+    if value is None:
+        return int(default)
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

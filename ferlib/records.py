@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_record", "read_record", "load_records", "provenance", "to_jsonable",
-           "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean", "with_cells",
-           "select"]
+__all__ = ["write_record", "read_record", "load_records", "scan_records", "provenance",
+           "to_jsonable", "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean",
+           "with_cells", "select"]
 
 RECORD_FORMAT = 1
 # arrays that ferlib.train.evaluate returns beside the metrics; not metrics, never recorded
@@ -180,16 +180,78 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
     return path
 
 
-def read_record(path) -> dict:
-    """One record as a dict; a file that is not valid JSON or not a record is a ValueError."""
-    path = Path(path)
+# a JSON dict with any of these keys is meant as a record: if it is incomplete it is an error,
+# never skipped; other JSON files (a VAE-GAN's vaegan_config.json in a checkpoint folder) are
+# not records and are skipped, counted in the table's attrs["skipped_files"]
+_RECORD_KEYS = ("method", "metrics", "provenance")
+
+
+def _problem(rec) -> str | None:
+    """Why ``rec`` (parsed JSON) is not a complete record, or None if it is one."""
+    if not isinstance(rec, dict):
+        return f"holds a JSON {type(rec).__name__}, not an object"
+    missing = [k for k in ("method", "dataset", "metrics") if k not in rec]
+    if missing:
+        return f"incomplete record: no {', '.join(map(repr, missing))}"
+    if not isinstance(rec["method"], str) or not rec["method"]:
+        return f"'method' must be a non-empty string, got {rec['method']!r}"
+    if not isinstance(rec["metrics"], dict):
+        return f"'metrics' must be an object, got {type(rec['metrics']).__name__}"
+    return None
+
+
+def _read_json(path: Path):
     try:
-        rec = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(rec, dict) or "method" not in rec or "metrics" not in rec:
-        raise ValueError(f"{path}: not a results record (no 'method' / 'metrics')")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot be read ({err})") from None
+
+
+def read_record(path) -> dict:
+    """One record as a dict; a file that is not valid JSON or not a complete record (method,
+    dataset and a metrics object) is a ValueError naming it."""
+    path = Path(path)
+    rec = _read_json(path)
+    why = _problem(rec)
+    if why is not None:
+        raise ValueError(f"{path}: not a results record ({why})")
     return rec
+
+
+def scan_records(folder, pattern: str = "*.json", *, missing_ok: bool = False
+                 ) -> tuple[list[tuple[Path, dict]], list[Path]]:
+    """``([(path, record), ...], skipped)`` for the JSON files in ``folder`` matching ``pattern``.
+
+    A file that is not valid JSON, or a JSON object with a record's keys (method, metrics or
+    provenance) that is not a complete record, is a ValueError naming it: a record never
+    vanishes. JSON files that are not meant as records (no such key) are returned in
+    ``skipped``. A folder that does not exist, or holds no record, is an error
+    (FileNotFoundError / ValueError naming it) unless ``missing_ok``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        if missing_ok:
+            return [], []
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"records folder {folder} {what}")
+    found, skipped = [], []
+    for path in sorted(folder.glob(pattern)):
+        if not path.is_file():
+            continue
+        rec = _read_json(path)
+        if not (isinstance(rec, dict) and any(k in rec for k in _RECORD_KEYS)):
+            skipped.append(path)
+            continue
+        why = _problem(rec)
+        if why is not None:
+            raise ValueError(f"{path}: not a results record ({why}); fix or remove it")
+        found.append((path, rec))
+    if not found and not missing_ok:
+        extra = f" ({len(skipped)} other JSON file(s), e.g. {skipped[0].name})" if skipped else ""
+        raise ValueError(f"records folder {folder} holds no results record matching "
+                         f"{pattern!r}{extra}")
+    return found, skipped
 
 
 def _flatten(rec: dict, file: str) -> dict:
@@ -213,27 +275,26 @@ def _flatten(rec: dict, file: str) -> dict:
     return row
 
 
-def load_records(folder, pattern: str = "*.json") -> pd.DataFrame:
+def load_records(folder, pattern: str = "*.json", *, missing_ok: bool = False) -> pd.DataFrame:
     """A table with one row per record in ``folder`` matching ``pattern`` (``"**/*.json"`` to
     search subfolders). Columns: file, method, dataset, split, seed, device, wall_time,
     time_utc, git_commit, source; scalar metrics by name (accuracy, macro_f1, ...);
     ``recall/<class>`` and ``ap/<class>``; ``param/<name>`` (non-scalar params as JSON text).
-    JSON files that are not records are skipped; an unreadable one is a ValueError. A missing
-    or empty folder gives an empty table (notebooks print "no records" rather than fail)."""
+
+    An unreadable or incomplete record is a ValueError naming the file (see
+    :func:`scan_records`); JSON files that are not records are skipped and listed in
+    ``df.attrs["skipped_files"]``. A folder that does not exist or holds no record is an error,
+    unless ``missing_ok`` (then an empty table: a results folder before its first run)."""
     folder = Path(folder)
-    rows = []
-    if folder.is_dir():
-        for path in sorted(folder.glob(pattern)):
-            try:
-                rec = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}: not valid JSON ({err})") from None
-            if isinstance(rec, dict) and "method" in rec and "metrics" in rec:
-                rows.append(_flatten(rec, str(path.relative_to(folder))))
+    found, skipped = scan_records(folder, pattern, missing_ok=missing_ok)
+    rows = [_flatten(rec, str(path.relative_to(folder))) for path, rec in found]
     if not rows:
-        return pd.DataFrame(columns=_BASE_COLUMNS)
-    df = pd.DataFrame(rows)
-    return df.sort_values(["time_utc", "file"], na_position="first").reset_index(drop=True)
+        df = pd.DataFrame(columns=_BASE_COLUMNS)
+    else:
+        df = pd.DataFrame(rows)
+        df = df.sort_values(["time_utc", "file"], na_position="first").reset_index(drop=True)
+    df.attrs["skipped_files"] = [str(p) for p in skipped]
+    return df
 
 
 # ----------------------------------------------------------------------------------------------
@@ -303,7 +364,8 @@ def with_cells(df: pd.DataFrame) -> pd.DataFrame:
 def select(records, *, method=None, dataset: str | None = None, split: str | None = None,
            profile=None, seed: int | None = None, natural: bool | None = None,
            clean: bool | None = None, imbalance_ratio: float | None = None,
-           noise_rate: float | None = None, pattern: str = "**/*.json") -> pd.DataFrame:
+           noise_rate: float | None = None, pattern: str = "**/*.json",
+           missing_ok: bool = False) -> pd.DataFrame:
     """The records that match, as a :func:`load_records` table with the ``imbalance_ratio`` /
     ``noise_rate`` columns of :func:`with_cells`: the one query behind compare, the chapters'
     loaders and the scoreboard.
@@ -315,11 +377,13 @@ def select(records, *, method=None, dataset: str | None = None, split: str | Non
     ``natural=True`` keeps the natural class balance only and ``natural=False`` the subsampled
     cells, ``clean=True`` noise 0 only and ``clean=False`` flipped labels only (both read by
     :func:`cell_of`); ``imbalance_ratio`` / ``noise_rate`` keep one cell value. The row order
-    of the table (oldest first) is kept.
+    of the table (oldest first) is kept. A folder that does not exist or holds no record is an
+    error (:func:`load_records`) unless ``missing_ok``.
 
     >>> select("book/records", method="cucn", natural=True, clean=True)   # doctest: +SKIP
     """
-    df = records if isinstance(records, pd.DataFrame) else load_records(records, pattern)
+    df = records if isinstance(records, pd.DataFrame) else \
+        load_records(records, pattern, missing_ok=missing_ok)
     df = with_cells(df)
     keep = np.ones(len(df), dtype=bool)
     if method is not None:

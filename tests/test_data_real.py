@@ -3,6 +3,7 @@ load_splits' protocol checks, and (marked realdata) the shared FER2013 copy."""
 import gzip
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,27 @@ def test_fer2013_cache_is_used_and_invalidated(tmp_path):
     _write_fer_csv(src, rows)
     os.utime(src, ns=(time.time_ns(), time.time_ns() + 10 ** 9))
     assert load_fer2013(src)["Training"].labels[0] == 6
-    assert len(list((tmp_path / "cache").glob("fer2013-*.npz"))) == 2
+    # the cache of the old version of the same CSV is stale: removed when the new one is written
+    fresh = list((tmp_path / "cache").glob("fer2013-*.npz"))
+    assert len(fresh) == 1 and fresh[0] != cached[0]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_fer2013_cache_is_rebuilt_with_a_warning(tmp_path, damage):
+    src = _write_fer_csv(tmp_path / "fer2013.csv", _fer_rows())
+    first = load_fer2013(src)
+    (cached,) = (tmp_path / "cache").glob("fer2013-*.npz")
+    data = cached.read_bytes()
+    cached.write_bytes({"truncate": data[:len(data) // 2], "garbage": b"not a zip file" * 100,
+                        "empty": b""}[damage])
+    with pytest.warns(UserWarning, match=f"cache file {cached} is damaged.*parsing the source again"):
+        again = load_fer2013(src)
+    assert np.array_equal(again["Training"].images, first["Training"].images)
+    with np.load(cached) as z:                                     # rewritten whole
+        assert z["images"].shape == (35, 48, 48) and len(z["labels"]) == 35
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                            # and read quietly next time
+        load_fer2013(src)
 
 
 @pytest.mark.parametrize("edit, match", [

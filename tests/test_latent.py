@@ -88,10 +88,15 @@ def test_matrix_sqrt_singular_and_indefinite_never_nan():
     L, _ = matrix_sqrt(rank1)
     assert torch.isfinite(L).all()
     assert torch.allclose(L @ L.T, rank1, atol=1e-3)
-    indefinite = torch.diag(torch.tensor([1.0, -1e-3, 4.0], dtype=torch.float64))
-    L, how = matrix_sqrt(indefinite)
-    assert how == "eigen"
+    # rounding-level negative eigenvalues are handled (jitter or the clamped eigen root) ...
+    tiny = torch.diag(torch.tensor([1.0, -1e-14, 4.0], dtype=torch.float64))
+    L, how = matrix_sqrt(tiny)
+    assert how in ("cholesky+jitter", "eigen") and torch.isfinite(L).all()
     assert torch.allclose(L @ L.T, torch.diag(torch.tensor([1.0, 0.0, 4.0], dtype=torch.float64)), atol=1e-9)
+    # ... but an indefinite matrix is not a covariance: refused, not clamped (issue 14)
+    indefinite = torch.diag(torch.tensor([1.0, -1e-3, 4.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="not positive semi-definite: its smallest eigenvalue is -0.001"):
+        matrix_sqrt(indefinite)
 
 
 def test_sampler_errors():

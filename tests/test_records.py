@@ -83,8 +83,12 @@ def test_load_records_flattens(tmp_path):
         read_record(tmp_path / "notes.json")
 
 
-def test_load_records_missing_folder_is_empty(tmp_path):
-    df = load_records(tmp_path / "absent")
+def test_load_records_missing_or_empty_folder_is_an_error_unless_missing_ok(tmp_path):
+    with pytest.raises(FileNotFoundError, match="records folder .*absent does not exist"):
+        load_records(tmp_path / "absent")
+    with pytest.raises(ValueError, match="holds no results record"):
+        load_records(tmp_path)
+    df = load_records(tmp_path / "absent", missing_ok=True)
     assert df.empty and "method" in df.columns
 
 
@@ -131,7 +135,9 @@ def test_select_filters_by_method_dataset_profile_seed_and_cell(tmp_path):
     assert seeds(select(tmp_path, noise_rate=0.2, natural=True)) == [2]
     assert seeds(select(tmp_path, method=["dan", "latent-aug"], seed=5)) == [5]
     assert len(select(tmp_path, profile="smoke")) == 0 and len(select(tmp_path, dataset="rafdb")) == 0
-    assert len(select(tmp_path / "none", natural=True)) == 0          # no folder: an empty table
+    assert len(select(tmp_path / "none", natural=True, missing_ok=True)) == 0   # asked for: empty
+    with pytest.raises(FileNotFoundError, match="records folder .*none does not exist"):
+        select(tmp_path / "none", natural=True)                      # else: nothing vanishes
     assert len(select(tmp_path, pattern="*.json")) == 3               # top level only
     # a loaded table works the same and keeps the row order
     table = load_records(tmp_path, "**/*.json")

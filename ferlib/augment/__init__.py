@@ -9,7 +9,7 @@ The VAE-GAN itself is :mod:`ferlib.models.vaegan`; DAN is :mod:`ferlib.models.da
 """
 from ferlib.augment.dataset import LatentAugmentation, augment_batch, clean_epochs_from
 from ferlib.augment.latent import (SAMPLING_METHODS, SHRINKAGE, ClassLatentStats, class_latent_stats,
-                                   matrix_sqrt, sample_latent)
+                                   check_covariance, matrix_sqrt, sample_latent)
 
 __all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt",
            "SAMPLING_METHODS", "SHRINKAGE", "LatentAugmentation", "augment_batch",

@@ -67,7 +67,7 @@ def train_or_load_vaegan(train_set, profile="smoke", device="auto", seed: int = 
     ``<results_path>/checkpoints/vaegan_<dataset>_<profile>_seed<seed>`` (a finished run is
     loaded without training). ``perceptual_model``: a frozen classifier for the perceptual term
     (its ``forward_map``); None switches the term off."""
-    from ferlib.config import get_profile
+    from ferlib.config import get_profile, given_or
     from ferlib.train import set_seed
 
     prof = get_profile(profile)
@@ -76,7 +76,7 @@ def train_or_load_vaegan(train_set, profile="smoke", device="auto", seed: int = 
                         **({"perceptual_weight": 0.0} if perceptual_model is None else {}), **config)
     ckpt = Path(results_path) / "checkpoints" / f"vaegan_{train_set.name}_{prof.name}_seed{seed}"
     perc = PerceptualLoss(perceptual_model) if perceptual_model is not None else None
-    return train_vaegan(VAEGAN(cfg), train_set, int(epochs or prof.gen_epochs), batch_size=prof.batch_size,
+    return train_vaegan(VAEGAN(cfg), train_set, given_or(epochs, prof.gen_epochs, "epochs", 0), batch_size=prof.batch_size,
                         perceptual=perc, checkpoint_dir=ckpt, device=device, seed=seed, progress=progress)
 
 

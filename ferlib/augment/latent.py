@@ -27,8 +27,13 @@ class has fewer samples than latent dimensions (Fear: 281 RAF-DB images). A clas
 sample has no covariance and is an error.
 
 The square root ``L`` is a Cholesky factor, with a growing diagonal jitter when the matrix is
-numerically singular, falling back to the symmetric eigen square root with negative eigenvalues
-clamped to zero; no path produces NaN.
+numerically singular, falling back to the symmetric eigen square root with rounding-level
+negative eigenvalues clamped to zero; no path produces NaN.
+
+Every path refuses a matrix that is not a covariance (:func:`check_covariance`): NaN or inf
+entries, a non-symmetric matrix, or a negative eigenvalue beyond rounding error (a negative or
+indefinite matrix) is a ValueError naming the argument. Nothing is symmetrised or clamped
+silently.
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ import numpy as np
 import torch
 
 __all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt",
-           "check_strength", "SAMPLING_METHODS", "SHRINKAGE"]
+           "check_strength", "check_covariance", "SAMPLING_METHODS", "SHRINKAGE"]
 
 SAMPLING_METHODS = ("correct", "literal", "literal-diag")
 SHRINKAGE = ("ledoit-wolf", "oas", None)
@@ -64,6 +69,45 @@ def check_strength(s) -> float:
     return s
 
 
+def check_covariance(cov: torch.Tensor, name: str = "cov") -> None:
+    """Raise ValueError naming ``name`` unless ``cov`` ((d, d) or a batch (n, d, d)) is a
+    covariance matrix: finite, symmetric and positive semi-definite, each up to rounding error
+    (``10 max(d, 10) eps`` relative to the largest entry / eigenvalue, eps of the dtype)."""
+    c = cov if cov.ndim == 3 else cov.unsqueeze(0)                       # (n, d, d)
+    if c.ndim != 3 or c.shape[-1] != c.shape[-2]:
+        raise ValueError(f"{name} must be a square (d, d) matrix or a batch (n, d, d), got shape "
+                         f"{tuple(cov.shape)}")
+    where = (lambda i: name) if cov.ndim == 2 else (lambda i: f"{name}[{i}]")
+    finite = torch.isfinite(c).flatten(1).all(1)                         # (n,)
+    if not finite.all():
+        i = int(torch.nonzero(~finite)[0])
+        raise ValueError(f"{where(i)} contains NaN or inf: not a covariance matrix")
+    if c.shape[-1] == 0:
+        return
+    c64 = c.detach().double().cpu()
+    d = c.shape[-1]
+    eps = torch.finfo(c.dtype if c.is_floating_point() else torch.float32).eps
+    rel = 10.0 * max(d, 10) * eps
+    scale = c64.abs().flatten(1).amax(1)                                 # (n,)
+    asym = (c64 - c64.transpose(-1, -2)).abs().flatten(1).amax(1)        # (n,)
+    bad = torch.nonzero(asym > rel * scale).flatten()
+    if len(bad):
+        i = int(bad[0])
+        m = c64[i]
+        r, k = divmod(int((m - m.T).abs().argmax()), d)
+        raise ValueError(f"{where(i)} is not symmetric: entry ({r}, {k}) is {m[r, k].item():.6g} but "
+                         f"({k}, {r}) is {m[k, r].item():.6g}; a covariance matrix is symmetric "
+                         "(it is not symmetrised for you)")
+    evals = torch.linalg.eigvalsh(c64)                                   # (n, d) ascending
+    top = evals.abs().amax(1)                                            # (n,)
+    bad = torch.nonzero(evals[:, 0] < -rel * top).flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"{where(i)} is not positive semi-definite: its smallest eigenvalue is "
+                         f"{evals[i, 0].item():.6g} (largest {evals[i, -1].item():.6g}); a covariance "
+                         "matrix has no negative eigenvalues (they are not clamped for you)")
+
+
 def matrix_sqrt(cov: torch.Tensor, max_tries: int = 4) -> tuple[torch.Tensor, str]:
     """A factor L with ``L L^T = cov`` (up to jitter) for a symmetric (d, d) matrix.
 
@@ -75,9 +119,13 @@ def matrix_sqrt(cov: torch.Tensor, max_tries: int = 4) -> tuple[torch.Tensor, st
     cov = _as_tensor(cov, "cov")
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"covariance must be a square (d, d) matrix, got shape {tuple(cov.shape)}")
-    if not torch.isfinite(cov).all():
-        raise ValueError("covariance contains NaN or inf")
-    cov = 0.5 * (cov + cov.T)                                     # (d, d) symmetrise
+    check_covariance(cov, "covariance")
+    return _matrix_sqrt(cov, max_tries)
+
+
+def _matrix_sqrt(cov: torch.Tensor, max_tries: int = 4) -> tuple[torch.Tensor, str]:
+    """:func:`matrix_sqrt` of a matrix already checked to be a covariance."""
+    cov = 0.5 * (cov + cov.T)                                     # (d, d) rounding-level asymmetry
     d = cov.shape[0]
     scale = float(cov.diagonal().abs().mean()) or 1.0
     eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
@@ -91,14 +139,16 @@ def matrix_sqrt(cov: torch.Tensor, max_tries: int = 4) -> tuple[torch.Tensor, st
 
 
 def sample_latent(mu_x, cov_c, s: float = 1.0, n: int = 1, generator: torch.Generator | None = None,
-                  method: str = "correct", sqrt_cov: torch.Tensor | None = None) -> torch.Tensor:
+                  method: str = "correct", sqrt_cov: torch.Tensor | None = None, *,
+                  _check: bool = True) -> torch.Tensor:
     """Draw ``n`` latent augmentations of each row of ``mu_x`` (chapter 04, "Eq. z'").
 
     ``mu_x``: (B, d) (or (d,)) encoder means; ``cov_c``: (d, d) class covariance or (B, d, d),
     one per row. ``method``: "correct" ``mu + sqrt(s) L r`` (Cov = s Sigma), "literal"
     ``mu + s Sigma r`` (Cov = s^2 Sigma^2), "literal-diag" ``mu + s diag(Sigma) * r``
     (Cov = s^2 diag(Sigma)^2). ``sqrt_cov`` optionally passes a precomputed L (same shape as
-    cov_c). Returns (B, n, d) (or (n, d) for a 1-D mu_x).
+    cov_c). Returns (B, n, d) (or (n, d) for a 1-D mu_x). A ``cov_c`` that is not a covariance
+    (NaN/inf, not symmetric, negative eigenvalues) is a ValueError on every path.
     """
     s = check_strength(s)
     if method not in SAMPLING_METHODS:
@@ -125,6 +175,10 @@ def sample_latent(mu_x, cov_c, s: float = 1.0, n: int = 1, generator: torch.Gene
         raise ValueError(f"cov_c holds {cov.shape[0]} matrices for {B} rows of mu_x")
     if not torch.isfinite(mu).all():
         raise ValueError("mu_x contains NaN or inf")
+    if _check:
+        check_covariance(cov if cov.shape[0] > 1 else cov[0], "cov_c")
+        if sqrt_cov is not None and not torch.isfinite(_as_tensor(sqrt_cov, "sqrt_cov")).all():
+            raise ValueError("sqrt_cov contains NaN or inf")
 
     r = torch.randn((B, n, d), generator=generator, dtype=mu.dtype,
                     device=generator.device if generator is not None else mu.device).to(mu.device)  # (B, n, d)
@@ -161,6 +215,11 @@ class ClassLatentStats:
     shrinkage_amount: np.ndarray | None = None    # (K,) sklearn's shrinkage coefficient
     sqrt_method: list[str] = field(default_factory=list)
     sqrt_covs: torch.Tensor | None = None          # (K, d, d)
+
+    def __post_init__(self):
+        present = torch.as_tensor(np.asarray(self.present, dtype=bool))
+        if len(present) and present.any():
+            check_covariance(self.covs[present], "ClassLatentStats.covs")
 
     @property
     def latent_dim(self) -> int:
@@ -206,7 +265,8 @@ class ClassLatentStats:
         idx = torch.as_tensor(cls, dtype=torch.long)
         covs = self.covs[idx].to(mu.device)                              # (B, d, d)
         L = self.sqrt_covs[idx].to(mu.device)                           # (B, d, d)
-        return sample_latent(mu, covs, s, n, generator, method, sqrt_cov=L)
+        # covs were checked when the statistics were made (__post_init__)
+        return sample_latent(mu, covs, s, n, generator, method, sqrt_cov=L, _check=False)
 
     def to(self, device) -> "ClassLatentStats":
         self.means, self.covs = self.means.to(device), self.covs.to(device)
@@ -276,10 +336,12 @@ def class_latent_stats(mu, labels, num_classes: int | None = None, *,
             covs[c] = est.covariance_
             amount[c] = est.shrinkage_
     covs_t = torch.from_numpy(covs).float()
+    if present.any():   # checked in the float32 they are kept in (rounding tolerance of float32)
+        check_covariance(covs_t[torch.from_numpy(present)], "class covariance")
     sq, how = [], []
     for c in range(K):
         if present[c]:
-            L, h = matrix_sqrt(covs_t[c].double())
+            L, h = _matrix_sqrt(covs_t[c].double())
             sq.append(L.float())
             how.append(h)
         else:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -40,13 +41,24 @@ def source_key(paths, version: str) -> str:
     return h.hexdigest()[:20]
 
 
-def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, use_cache: bool = True) -> dict:
+def _source_tag(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()[:8]
+
+
+def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, use_cache: bool = True,
+                  source: str | None = None) -> dict:
     """``build()`` -> dict of arrays (plus a JSON-able ``"meta"`` dict), cached as
-    ``<cache>/<name>-<key>.npz``. A cache file that cannot be read is rebuilt."""
+    ``<cache>/<name>-<key>.npz`` (``<name>-<source tag>-<key>.npz`` with ``source``).
+
+    A cache file that cannot be read (truncated, damaged, not an npz) is rebuilt from the
+    source, with a warning naming it. ``source`` identifies what is cached independently of
+    its version (e.g. the CSV's resolved path): when a new cache file is written, older cache
+    files of the same name and source (an edited CSV, an older parser) are deleted."""
     if not use_cache:
         return build()
     folder = cache_dir(cache)
-    path = folder / f"{name}-{key}.npz"
+    tag = f"{name}-{_source_tag(source)}-" if source is not None else f"{name}-"
+    path = folder / f"{tag}{key}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -54,8 +66,11 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, us
                 out["meta"] = json.loads(str(z["meta_json"])) if "meta_json" in z.files else {}
             log.info("loaded %s from cache %s", name, path)
             return out
-        except (OSError, ValueError, KeyError) as e:  # corrupt or partial: rebuild
-            log.warning("cache file %s unreadable (%s); parsing the source again", path, e)
+        except Exception as e:  # noqa: BLE001 - BadZipFile, EOFError, ValueError...: rebuild
+            msg = (f"cache file {path} is damaged ({type(e).__name__}: {e}); parsing the source "
+                   "again and rewriting it")
+            log.warning(msg)
+            warnings.warn(msg, stacklevel=3)
     out = build()
     arrays = {k: v for k, v in out.items() if k != "meta"}
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
@@ -63,12 +78,22 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict], cache=None, us
     try:
         with open(tmp, "wb") as f:
             np.savez(f, meta_json=np.array(json.dumps(out.get("meta", {}))), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     log.info("cached %s in %s", name, path)
+    if source is not None:
+        for stale in folder.glob(f"{tag}*.npz"):
+            if stale != path:
+                try:
+                    stale.unlink()
+                    log.info("removed stale cache file %s", stale)
+                except OSError as e:  # pragma: no cover - read-only cache folder
+                    log.warning("cannot remove stale cache file %s (%s)", stale, e)
     return out
 
 

@@ -16,7 +16,7 @@ import argparse
 import json
 import time
 
-from ..config import get_profile
+from ..config import get_profile, given_or
 from .synthfacs import SynthFACSConfig, make_synthfacs
 
 __all__ = ["TARGET_ACCURACY", "TARGET_RECALL_SPREAD", "calibrate_synthfacs", "write_calibration_record", "main"]
@@ -42,13 +42,13 @@ def calibrate_synthfacs(profile="cpu", seed: int = 0, device="auto", config: Syn
 
     prof = get_profile(profile)
     cfg = config or SynthFACSConfig()
-    n_tr = int(n_train or prof.synth_train)
-    n_te = int(n_test or prof.synth_test)
+    n_tr = given_or(n_train, prof.synth_train, "n_train")
+    n_te = given_or(n_test, prof.synth_test, "n_test")
     t0 = time.perf_counter()
     data = make_synthfacs(n_tr, n_te, seed=seed, size=prof.image_size, config=cfg, progress=progress)
     gen_time = time.perf_counter() - t0
     bb = backbone or prof.backbone
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     set_seed(seed)
     model = build_backbone(bb, num_classes=7, in_channels=1, width=prof.width, image_size=prof.image_size,
                            dropout=prof.dropout)

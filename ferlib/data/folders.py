@@ -82,7 +82,8 @@ def _build(name: str, items: list, key_files: list, image_size, grayscale, cache
                 "split": np.array([split_order.index(s) for s, _, _, _ in items], np.int16),
                 "meta": {"splits": split_order}}
 
-    arr = cached_arrays(name, key, build, cache, use_cache)
+    arr = cached_arrays(name, key, build, cache, use_cache,
+                        source=f"{Path(source).resolve()}|{image_size}|{grayscale}|{class_names}")
     splits = {}
     for k, s in enumerate(arr["meta"]["splits"]):
         m = arr["split"] == k

@@ -139,6 +139,10 @@ def load_splits(dataset: str, data_root=None, eval_split: str | None = None,
                          f"and report on another (e.g. val_split='holdout')")
     if eval_name == train_name:
         raise ValueError(f"{name}: eval_split {eval_name!r} is the training split")
+    if train_name not in parts or len(parts[train_name]) == 0:
+        source = getattr(parts, "source", None) or data_root
+        raise ValueError(f"{name}: {source} has no {train_name!r} rows (splits found: {available}); "
+                         f"the training split is needed")
     train = parts[train_name]
     if val_split == "holdout":
         train, val = stratified_split(train, HOLDOUT_FRACTION, seed=seed)

@@ -485,10 +485,10 @@ def load_checkpoint(model: nn.Module, path, strict: bool = False, *, verbose: bo
     """
     model = _unwrap(model)
     if isinstance(path, (str, os.PathLike)):
+        from ferlib.checkpoint import load_checkpoint_file
+
         source = str(path)
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"checkpoint file not found: {path}")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_checkpoint_file(path, "checkpoint file")
     else:
         source, obj = "<state dict>", path
     ckpt = extract_state_dict(obj, source)
@@ -538,21 +538,18 @@ def save_backbone(model: nn.Module, path, meta: dict | None = None) -> Path:
         "backbone_config": dataclasses.asdict(config) if isinstance(config, BackboneConfig) else None,
         "model_class": type(model).__name__,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    from ferlib.checkpoint import save_atomic
+
+    return save_atomic(payload, path)
 
 
 def load_backbone(path, *, verbose: bool = False) -> nn.Module:
     """Rebuild and load a backbone saved by :func:`save_backbone` (on the CPU). The file's
     ``meta`` is attached as ``model.checkpoint_meta``. Every key must fit (strict)."""
+    from ferlib.checkpoint import load_checkpoint_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone file not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = load_checkpoint_file(path, "backbone file")
     if not isinstance(obj, Mapping) or "state_dict" not in obj:
         raise ValueError(f"{path}: not a ferlib backbone file (no 'state_dict'; use load_checkpoint)")
     meta = dict(obj.get("meta") or {})

@@ -53,7 +53,7 @@ from torch import nn
 __all__ = [
     "CLASS_WEIGHT_METHODS", "class_weights", "resolve_class_weights",
     "relative_uncertainty", "mixing_weights", "mix_features",
-    "weighted_cross_entropy", "mixing_loss",
+    "weighted_cross_entropy", "mixing_loss", "check_class_weight",
     "CUCNConfig", "CUCN", "MixOutput", "build_cucn", "cucn_resnet18",
     "cucn_loss_fn", "CUCNLoss", "predict_fn",
 ]
@@ -217,6 +217,42 @@ def _check_perm(perm, n: int, device) -> torch.Tensor:
     return perm
 
 
+def check_class_weight(class_weight, name: str = "class_weight") -> torch.Tensor | None:
+    """``class_weight`` as a float32 tensor (K,), or None; anything that would make a weighted
+    loss NaN or silently wrong is a ValueError naming ``name``: a value that is not a number, a
+    NaN or infinite entry, a negative entry, or all entries zero. (Single zeros are allowed: a
+    class that should not count.)"""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, torch.Tensor):
+        w = class_weight.detach()
+    else:
+        if isinstance(class_weight, (str, bytes)):
+            raise TypeError(f"{name} must be a sequence of numbers, got the string {class_weight!r}")
+        try:
+            w = torch.as_tensor(np.asarray(class_weight, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a sequence of numbers, got {class_weight!r}") from None
+    if w.ndim != 1 or w.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D vector (one weight per class), "
+                         f"got shape {tuple(w.shape)}")
+    if not (w.is_floating_point() or w.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
+                                                 torch.uint8)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
+    wc = w.cpu().double()
+    bad = torch.nonzero(~torch.isfinite(wc)).flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"{name}[{i}] = {wc[i].item()}: class weights must be finite")
+    bad = torch.nonzero(wc < 0).flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"{name}[{i}] = {wc[i].item()}: class weights cannot be negative")
+    if not (wc > 0).any():
+        raise ValueError(f"{name} is all zeros: no class would count in the loss")
+    return w if w.dtype == torch.float32 else w.float()
+
+
 def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
                            class_weight: torch.Tensor | None = None,
                            normalizer: str = "weights") -> torch.Tensor:
@@ -227,6 +263,7 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
     """
     if normalizer not in NORMALIZERS:
         raise ValueError(f"unknown normalizer {normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
+    class_weight = check_class_weight(class_weight)
     ce = F.cross_entropy(logits, y, reduction="none")  # (B,)
     if class_weight is None:
         return ce.mean()
@@ -235,7 +272,11 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
         raise ValueError(f"class_weight has shape {tuple(class_weight.shape)} but the model has "
                          f"{logits.shape[1]} classes")
     w = class_weight[y]  # (B,)
-    denom = w.sum() if normalizer == "weights" else torch.tensor(float(len(y)), device=ce.device)
+    if normalizer == "weights":
+        # a batch of zero-weight classes only contributes 0 (not 0 / 0 = NaN)
+        denom = w.sum().clamp_min(torch.finfo(ce.dtype).tiny)
+    else:
+        denom = torch.tensor(float(len(y)), device=ce.device)
     return (w * ce).sum() / denom
 
 
@@ -423,8 +464,7 @@ def cucn_loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int 
     are those of the unmixed feature (for training accuracy), detached. Extra keywords from the
     engine (``idx``) are ignored. Bind the options with :class:`CUCNLoss`.
     """
-    if class_weight is not None and not isinstance(class_weight, torch.Tensor):
-        class_weight = torch.as_tensor(class_weight, dtype=torch.float32)
+    class_weight = check_class_weight(class_weight)
     if not mix:
         logits = model(x)  # (B, K)
         return weighted_cross_entropy(logits, y, class_weight, normalizer), logits.detach()
@@ -450,8 +490,7 @@ class CUCNLoss:
             raise ValueError(f"unknown normalizer {normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
-        self.class_weight = (None if class_weight is None
-                             else torch.as_tensor(class_weight, dtype=torch.float32))
+        self.class_weight = check_class_weight(class_weight)
         self.mix, self.normalizer, self.weighting = mix, normalizer, weighting
         self.generator = None
         if seed is not None:

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ferlib.config import get_profile, resolve_device
+from ferlib.config import get_profile, given_or, resolve_device
 from ferlib.models import backbones
 from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
                                 predict_fn, resolve_class_weights)
@@ -138,7 +138,7 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     train = splits.train if train_set is None else train_set
     cw = resolve_class_weights(class_weights, train.class_counts(), beta) if variant.weighted else None
     loss = CUCNLoss(class_weight=cw, mix=variant.mix, normalizer=normalizer, weighting=weighting)
@@ -240,10 +240,9 @@ def compare_with_paper(table: pd.DataFrame, dataset: str = "synthfacs") -> pd.Da
 
 
 def load_table2_records(folder) -> pd.DataFrame | None:
-    """Committed CUCN records (``book/records``) as a flat table, or None if there are none."""
+    """Committed CUCN records (``book/records``) as a flat table, or None if the folder holds
+    records but no CUCN one. A folder that does not exist or holds no record is an error."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return None
     from ferlib.records import select
 
     ladder = {v.method for v in table2_variants()} | {v.method for v in table2_variants(False)}

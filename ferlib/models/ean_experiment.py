@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ferlib.config import get_profile
+from ferlib.config import get_profile, given_or
 from ferlib.data import add_label_noise, stratified_cap
 from ferlib.models.ean import (EANConfig, EANLoss, adj_loss, adjacency, build_ean,
                                cosine_similarity_matrix, ean_predict_batch, ean_predict_single,
@@ -362,7 +362,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     from ferlib.records import write_record
 
     prof = get_profile(profile)
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     if splits is None:
         from ferlib.data import load_splits
         splits = load_splits(dataset, data_root=data_root, eval_split=eval_split,
@@ -418,23 +418,23 @@ def noisy_table(results: pd.DataFrame, paper: pd.DataFrame = PAPER_NOISY,
 
 def load_noisy_records(folder) -> pd.DataFrame:
     """The records of the noisy-label experiment in ``folder`` (searched recursively) as a
-    :func:`noisy_label_experiment`-shaped table (empty if there are none).
+    :func:`noisy_label_experiment`-shaped table (empty if the folder holds records but none of
+    this experiment). A folder that does not exist or holds no record, and an unreadable or
+    incomplete record, are errors naming the folder or file.
 
     The comparison grid (:mod:`ferlib.compare`, ``--noise``) writes the same runs: its SCN and
     EAN records come from :func:`noisy_label_experiment` itself, and its ``baseline`` records
     (the chapter-02 baseline on the same flipped labels) stand in for ``ean:baseline`` where
     this chapter's own baseline record is missing. Records of an imbalance cell are left out.
     """
-    from ferlib.records import cell_of, read_record
+    from ferlib.records import cell_of, scan_records
     folder = Path(folder)
     inv = {v: k for k, v in _METHOD_RECORD.items()}
     inv_grid = {**inv, "baseline": "baseline"}   # the comparison's own baseline record
     rows = []
-    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-        try:
-            rec = read_record(path)
-        except ValueError:
-            continue
+    # an unreadable or incomplete record is an error naming it (never silently dropped); a
+    # missing or empty folder too
+    for path, rec in scan_records(folder, "**/*.json")[0]:
         params, extra = rec.get("params") or {}, rec.get("extra") or {}
         if (rec["method"] not in inv_grid or "noise_rate" not in params
                 or cell_of(params, str(path))[0] is not None):   # natural class balance only
@@ -481,11 +481,11 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
 
     prof = get_profile(profile)
     dev = resolve_device(device)
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     splits = load_splits("synthfacs", profile=prof.name, seed=seed)
     train = stratified_cap(splits.train, train_cap, seed)
     size = train.image_size[0]
-    n_test = int(n_test or prof.synth_test)
+    n_test = given_or(n_test, prof.synth_test, "n_test")
     tests = {"default": make_synthfacs_split(n_test, seed=seed, size=size, split="test")}
     for c in conditions:
         tests[c] = make_synthfacs_split(n_test, seed=seed, size=size, split="test", condition=c)

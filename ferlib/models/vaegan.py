@@ -426,13 +426,53 @@ def load_vaegan(path, model: VAEGAN | None = None, map_location="cpu") -> VAEGAN
         path = path / CHECKPOINT_NAME
     if not path.exists():
         raise FileNotFoundError(f"no VAE-GAN checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    state = _read_checkpoint(path, map_location)
     if model is None:
-        model = VAEGAN(VAEGANConfig.from_dict(state["config"]))
+        try:
+            model = VAEGAN(VAEGANConfig.from_dict(state["config"]))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: its config {state['config']!r} is not a VAEGANConfig ({exc})") from None
     else:
         _check_config(state["config"], model.config, path)
     model.load_state_dict(state["model"])
     return model
+
+
+_STATE_KEYS = ("config", "model", "opt_eg", "opt_d", "g_data", "g_noise", "history", "grids",
+               "epoch", "step")
+
+
+def _read_checkpoint(path: Path, map_location="cpu") -> dict:
+    """A :func:`train_vaegan` checkpoint read with ``weights_only=True`` (tensors and plain
+    data only: a file holding other objects is refused, never executed); errors name the file."""
+    from ferlib.checkpoint import load_checkpoint_file
+
+    state = load_checkpoint_file(path, "VAE-GAN checkpoint", map_location)
+    missing = [k for k in _STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a complete VAE-GAN checkpoint (missing {', '.join(missing)}); "
+                         "delete it to train again")
+    if not isinstance(state["config"], dict):
+        raise ValueError(f"{path}: 'config' must be a plain dict, got {type(state['config']).__name__}")
+    return state
+
+
+def _data_hash(images: torch.Tensor) -> str:
+    """Hex digest of a uint8 image tensor (N, C, H, W): which images a run was trained on."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(tuple(images.shape)).encode())
+    h.update(images.contiguous().numpy().data)
+    return h.hexdigest()
+
+
+def _check_run(saved: dict, current: dict, path) -> None:
+    for key in sorted(set(saved) | set(current)):
+        if saved.get(key) != current.get(key):
+            raise ValueError(f"{path} was written by a different run ({key}: checkpoint has "
+                             f"{saved.get(key)!r}, this run has {current.get(key)!r}). Pass the same "
+                             "arguments to resume, or use another checkpoint_dir / delete the file.")
 
 
 def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
@@ -452,6 +492,7 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
     by ``seed`` and saved in the checkpoint, so a resumed run equals an uninterrupted one.
     This loop is separate from ``ferlib.train.fit`` because a GAN needs two optimisers.
     """
+    from ferlib.checkpoint import save_atomic
     from ferlib.config import resolve_device
 
     if epochs < 0:
@@ -485,6 +526,10 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
     steps_per_epoch = max(1, n // batch_size)  # drop_last: BatchNorm needs > 1 sample
     anneal_steps = int(round(cfg.kl_anneal_share * epochs * steps_per_epoch))
     rows, grids, grid_paths, start_epoch, step = [], [], [], 0, 0
+    # what the result depends on besides the config: a checkpoint of another run is an error
+    run = {"seed": int(seed), "batch_size": int(batch_size), "epochs": int(epochs),
+           "n_grid": int(n_grid), "data": _data_hash(images),
+           **{f"config.{k}": v for k, v in cfg.to_dict().items()}}
 
     ckpt_path = None
     if checkpoint_dir is not None:
@@ -492,14 +537,15 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
         (checkpoint_dir / "grids").mkdir(parents=True, exist_ok=True)
         ckpt_path = checkpoint_dir / CHECKPOINT_NAME
         if ckpt_path.exists():
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            state = _read_checkpoint(ckpt_path)
             _check_config(state["config"], cfg, ckpt_path)
+            _check_run(state.get("run", {}), run, ckpt_path)
             model.load_state_dict(state["model"])
             opt_eg.load_state_dict(state["opt_eg"])
             opt_d.load_state_dict(state["opt_d"])
             g_data.set_state(state["g_data"])
             g_noise.set_state(state["g_noise"])
-            rows, grids = state["history"], [np.asarray(g) for g in state["grids"]]
+            rows, grids = state["history"], [g.numpy() for g in state["grids"]]
             start_epoch, step = state["epoch"], state["step"]
             grid_paths = [checkpoint_dir / "grids" / f"epoch_{e:03d}.png" for e in range(start_epoch)]
 
@@ -544,13 +590,13 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
             gp = checkpoint_dir / "grids" / f"epoch_{epoch:03d}.png"
             Image.fromarray(grid).save(gp)
             grid_paths.append(gp)
-            state = dict(config=cfg.to_dict(), model=model.state_dict(), opt_eg=opt_eg.state_dict(),
-                         opt_d=opt_d.state_dict(), g_data=g_data.get_state(),
-                         g_noise=g_noise.get_state().cpu(), history=rows, grids=grids,
-                         epoch=epoch + 1, step=step, seed=seed, batch_size=batch_size, epochs=epochs)
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(ckpt_path)
+            # tensors and plain data only (read back with weights_only=True)
+            state = dict(config=cfg.to_dict(), run=run, model=model.state_dict(),
+                         opt_eg=opt_eg.state_dict(), opt_d=opt_d.state_dict(),
+                         g_data=g_data.get_state(), g_noise=g_noise.get_state().cpu(),
+                         history=rows, grids=[torch.from_numpy(g) for g in grids],
+                         epoch=epoch + 1, step=step)
+            save_atomic(state, ckpt_path)
             (checkpoint_dir / "vaegan_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)

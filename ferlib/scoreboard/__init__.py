@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferlib.records import select
+from ferlib.records import load_records, select
 
 __all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_markdown", "write_page",
            "TOLERANCE"]
@@ -68,9 +68,17 @@ def claimed(*ids: str) -> dict[str, float]:
 
 def collect_records(folder) -> pd.DataFrame:
     """Every record below ``folder`` (recursively) as a :func:`ferlib.records.select` table,
-    with a ``path`` column (``folder / file``)."""
-    table = select(folder)
-    return table.assign(path=[str(Path(folder) / f) for f in table["file"]])
+    with a ``path`` column (``folder / file``).
+
+    Nothing vanishes: a folder that does not exist or holds no record, and a file that is not
+    valid JSON or an incomplete record (no method, dataset or metrics), are errors naming the
+    folder or file (:func:`ferlib.records.scan_records`). JSON files that are not records at
+    all are left out and listed in ``attrs["skipped_files"]``; :func:`scoreboard` counts them."""
+    loaded = load_records(folder, "**/*.json")
+    table = select(loaded)
+    table = table.assign(path=[str(Path(folder) / f) for f in table["file"]])
+    table.attrs["skipped_files"] = list(loaded.attrs.get("skipped_files", []))
+    return table
 
 
 def _value(records: pd.DataFrame, method, dataset, params, metric):
@@ -115,8 +123,11 @@ def _answer(records, claim, dataset):
 
 
 def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """One row per claim: claimed value, our value, verdict and the records behind it."""
+    """One row per claim: claimed value, our value, verdict and the records behind it.
+    ``attrs``: ``records_read`` (how many records) and ``skipped_files`` (JSON files below the
+    folder that are not records)."""
     records = collect_records(records_folder)
+    skipped = records.attrs["skipped_files"]
     rows = []
     for claim in load_claims():
         value, used = _answer(records, claim, claim["dataset"])
@@ -148,7 +159,9 @@ def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
             "profiles": sorted({r.profile for r in (used or near_used)}),
             "records": [str(r.path) for r in (used or near_used)],
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs.update(records_read=len(records), skipped_files=[str(p) for p in skipped])
+    return table
 
 
 def _fmt(v):
@@ -186,7 +199,15 @@ def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) 
 
 
 def write_page(records_folder="book/records", out="book/scoreboard.md", shown_as=None) -> Path:
+    """Write the page; the records are read (and any error raised) before ``out`` is touched.
+    Prints how many records were read and names any JSON file that is not a record."""
     out = Path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give the page's file name (e.g. {out / 'scoreboard.md'})")
     table = scoreboard(records_folder)
+    skipped = table.attrs.get("skipped_files", [])
+    print(f"read {table.attrs.get('records_read', 0)} records from {records_folder}"
+          + (f"; {len(skipped)} JSON file(s) there are not records and were left out: "
+             + ", ".join(skipped) if skipped else ""))
     out.write_text(render_markdown(table, records_folder, out.parent, shown_as))
     return out

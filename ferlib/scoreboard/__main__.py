@@ -7,4 +7,7 @@ parser = argparse.ArgumentParser(description="Write the reproduction scoreboard 
 parser.add_argument("--records", default="book/records")
 parser.add_argument("--out", default="book/scoreboard.md")
 args = parser.parse_args()
-print(f"wrote {write_page(args.records, args.out)}")
+try:
+    print(f"wrote {write_page(args.records, args.out)}")
+except (OSError, ValueError) as exc:  # a missing or empty records folder, a broken record
+    parser.exit(2, f"python -m ferlib.scoreboard: error: {exc}\n")

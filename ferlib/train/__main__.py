@@ -14,20 +14,41 @@ import json
 import sys
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ferlib.config import DEVICES, PROFILES
+    from ferlib.data import DATASETS
+    from ferlib.models import BACKBONES
 
     p = argparse.ArgumentParser(prog="python -m ferlib.train", description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", default="synthfacs",
-                   help="synthfacs | fer2013 | ferplus | rafdb | affectnet | sfew")
+    p.add_argument("--dataset", default="synthfacs", choices=DATASETS)
     p.add_argument("--data-root", default=None, help="folder with the dataset's files (not for synthfacs)")
     p.add_argument("--eval-split", default=None, help="test split (FER2013 default: PublicTest)")
     p.add_argument("--val-split", default="holdout", help="'holdout' (10%% of train) or a split name")
     p.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
-    p.add_argument("--backbone", default=None, help="default: the profile's backbone")
-    p.add_argument("--epochs", type=int, default=None, help="default: the profile's epochs")
+    p.add_argument("--backbone", default=None, choices=BACKBONES, help="default: the profile's backbone")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="default: the profile's epochs")
     p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", required=True, help="folder for the JSON record and the backbone .pt")
     p.add_argument("--checkpoint-dir", default=None, help="resumable run state (rerun to resume)")
@@ -35,8 +56,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _usable_folder(parser: argparse.ArgumentParser, option: str, value: str) -> None:
+    """Create ``value`` (a folder) now and check it is writable: an unusable output path is an
+    error before any data is loaded or trained on, not after the run."""
+    import os
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        parser.error(f"{option} {value}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"{option} {value}: cannot create the folder ({exc.strerror or exc})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        parser.error(f"{option} {value}: the folder is not writable")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every argument checked before any work starts (exit status 2 with a message)."""
+    from pathlib import Path
+
+    from ferlib.config import resolve_device
+
+    if args.dataset == "synthfacs":
+        if args.data_root is not None:
+            parser.error("--data-root is not used with --dataset synthfacs (it needs no files); "
+                         "drop it or name the real dataset with --dataset")
+    else:
+        if args.data_root is None:
+            parser.error(f"--dataset {args.dataset} needs --data-root (ferlib never downloads data)")
+        if not Path(args.data_root).expanduser().exists():
+            parser.error(f"--data-root {args.data_root} does not exist")
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(f"--device: {exc}")
+    _usable_folder(parser, "--out", args.out)
+    if args.checkpoint_dir is not None:
+        _usable_folder(parser, "--checkpoint-dir", args.checkpoint_dir)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     from ferlib.data import load_splits
     from ferlib.train.baseline import train_baseline
     from ferlib.train.ddp import distributed

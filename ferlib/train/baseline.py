@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import torch.nn as nn
 
-from ferlib.config import get_profile
+from ferlib.config import get_profile, given_or
 from ferlib.train.engine import FitResult, fit
 from ferlib.train.seed import set_seed
 
@@ -86,7 +87,7 @@ def train_baseline(splits, profile="smoke", device="auto", seed: int = 0, balanc
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     set_seed(seed)  # the initial weights depend on the seed only
     model = build_baseline_model(splits, prof, bb)
     result = fit(model, splits.train, splits.val, test_set=splits.test,
@@ -121,7 +122,10 @@ def _find_record(folder: Path, method: str, dataset: str, split: str, seed: int,
     for path in sorted(folder.glob("*.json")):
         try:
             rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            # visible, not silent: the baseline is trained again and its record rewritten
+            warnings.warn(f"{path}: unreadable record ({err}); it is left out when looking for a "
+                          "finished baseline", stacklevel=3)
             continue
         if not isinstance(rec, dict):
             continue
@@ -156,7 +160,7 @@ def load_or_train_baseline(splits, profile="smoke", device="auto", seed: int = 0
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
-    n_epochs = int(epochs or prof.epochs)
+    n_epochs = given_or(epochs, prof.epochs, "epochs")
     method = baseline_method(balanced)
     folder = Path(results_path)
     hit = _find_record(folder, method, splits.train.name, splits.test.split, seed,

@@ -59,7 +59,7 @@ from ferlib.train.samplers import DistributedClassBalancedSampler
 from ferlib.train.seed import get_rng_state, set_rng_state, set_seed
 
 __all__ = ["fit", "evaluate", "FitResult", "IndexedDataset", "CHECKPOINT_NAME", "SCALAR_METRICS",
-           "default_loss", "unwrap_model", "make_loader"]
+           "default_loss", "unwrap_model", "make_loader", "data_fingerprint", "describe_callable"]
 
 CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = 1
@@ -351,9 +351,93 @@ def _allreduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Write the checkpoint through a flushed, fsync-ed temporary file renamed over ``path``
+    (:func:`ferlib.checkpoint.save_atomic`): a crash leaves the previous complete file."""
+    from ferlib.checkpoint import save_atomic
+
+    save_atomic(obj, path)
+
+
+def _hash_arrays(h, *arrays) -> None:
+    for a in arrays:
+        if a is None:
+            h.update(b"none|")
+            continue
+        a = a.detach().cpu().numpy() if torch.is_tensor(a) else np.asarray(a)
+        h.update(f"{a.dtype.str}{a.shape}|".encode())
+        h.update(np.ascontiguousarray(a).data if a.dtype != object else repr(a.tolist()).encode())
+
+
+def data_fingerprint(dataset) -> str | None:
+    """A hex digest of what a dataset holds, for the checkpoint fingerprint of :func:`fit`:
+    the images and labels of a :class:`~ferlib.data.FaceDataset` (clean labels too, when it has
+    them) with its class names, so two splits of equal size (FER2013 PublicTest and
+    PrivateTest, 3,589 rows each) never pass for each other. An :class:`IndexedDataset` is
+    its wrapped dataset; a ``TensorDataset`` its tensors; any other dataset its type, length
+    and ``labels`` (its items are not read). None for None. BLAKE2b, about 1 GB/s."""
+    import hashlib
+
+    if dataset is None:
+        return None
+    h = hashlib.blake2b(digest_size=16)
+    ds = dataset
+    while type(ds) is IndexedDataset:
+        h.update(b"indexed|")
+        ds = ds.dataset
+    h.update(f"{type(ds).__module__}.{type(ds).__qualname__}|{len(ds)}|".encode())
+    images, labels = getattr(ds, "images", None), getattr(ds, "labels", None)
+    if isinstance(images, np.ndarray) and labels is not None:
+        _hash_arrays(h, images, labels, getattr(ds, "clean_labels", None))
+        h.update(repr(tuple(getattr(ds, "class_names", ()) or ())).encode())
+    elif isinstance(ds, torch.utils.data.TensorDataset):
+        _hash_arrays(h, *ds.tensors)
+    else:
+        _hash_arrays(h, labels)
+    return h.hexdigest()
+
+
+def describe_callable(obj) -> str | None:
+    """A stable text for a loss / predict function in the checkpoint fingerprint: module and
+    qualified name of a function, the class and repr of a callable object, the function and
+    arguments of a ``functools.partial``; memory addresses are dropped (they differ per run)."""
+    import functools
+    import re
+
+    if obj is None:
+        return None
+    if isinstance(obj, functools.partial):
+        text = (f"partial({describe_callable(obj.func)}, {obj.args!r}, "
+                f"{dict(sorted(obj.keywords.items()))!r})")
+    elif hasattr(obj, "__qualname__") and hasattr(obj, "__module__") and not hasattr(obj, "__self__"):
+        text = f"{obj.__module__}.{obj.__qualname__}"
+    else:
+        kind = type(obj)
+        text = f"{kind.__module__}.{kind.__qualname__}: {obj!r}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
+def _settings_of(obj) -> dict | None:
+    """The hyperparameters of an optimiser or scheduler (its freshly built state_dict without
+    tensors and per-step state) as plain data, for the checkpoint fingerprint."""
+    if obj is None:
+        return None
+    state = obj.state_dict()
+    if isinstance(obj, torch.optim.Optimizer):
+        state = {"param_groups": [{k: v for k, v in g.items() if k != "params"}
+                                  for g in state["param_groups"]]}
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if torch.is_tensor(v) and v.numel() == 1:
+            return v.item()
+        return describe_callable(v) if callable(v) else type(v).__name__
+
+    return plain(state)
 
 
 def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
@@ -361,7 +445,11 @@ def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
         a, b = saved.get(key), current.get(key)
         if a == b:
             continue
-        if key == "model":
+        if key.endswith("_data"):
+            which = key[:-len("_data")]
+            detail = (f"the {which} data differ (same size or not: images, labels or class "
+                      f"names changed; checkpoint {str(a)[:12]}..., this run {str(b)[:12]}...)")
+        elif key == "model":
             a_d, b_d = dict((k, tuple(s)) for k, s in a or []), dict((k, tuple(s)) for k, s in b or [])
             names = list(b_d) + [k for k in a_d if k not in b_d]  # this model's order first
             diff = [k for k in names if a_d.get(k) != b_d.get(k)]
@@ -516,7 +604,13 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
     fingerprint = {**{k: v for k, v in run_params.items() if k != "loss_fn"},
                    "model": [(k, list(v.shape)) for k, v in model.state_dict().items()],
                    "train_size": len(train_set), "val_size": len(val_set) if val_set is not None else None,
-                   "test_size": len(test_set) if test_set is not None else None}
+                   "test_size": len(test_set) if test_set is not None else None,
+                   "train_data": data_fingerprint(train_set), "val_data": data_fingerprint(val_set),
+                   "test_data": data_fingerprint(test_set),
+                   "loss": describe_callable(loss_fn), "predict": describe_callable(predict_fn),
+                   "optimizer_settings": _settings_of(opt), "scheduler_settings": _settings_of(sched),
+                   "sampler_settings": describe_callable(sampler) if sampler_kind not in
+                   ("shuffle", "balanced") else None}
 
     # resume
     history: list[dict] = []
