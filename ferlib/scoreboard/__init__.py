@@ -12,7 +12,11 @@ Claims live in ``claims.json`` (data, not code). Our values come from results re
   (FER2013, SynthFACS) answers the same comparison, its value is shown as the nearest
   protocol, and for a gain claim whether its direction holds there.
 
-Several records for one claim (seeds) are averaged.
+Several records for one claim (seeds) are averaged. A claim's ``ours`` names the record
+``method`` and the ``params`` a record must carry (numbers compared as numbers, text such as
+``backbone`` or ``pretrained`` as text: a claim on an ImageNet-pretrained ResNet-50 matches no
+record of ours); a gain subtracts the ``minus`` method, with ``minus_params`` when the two
+sides differ in a parameter (EAN's Table 5: generator on minus off).
 """
 from __future__ import annotations
 
@@ -89,7 +93,12 @@ def _matches(rec: _Rec, method: str, dataset: str, params: dict) -> bool:
     params = {"noise_rate": 0.0, **params}
     for key, want in params.items():
         have = rec.params.get(key, 0.0 if key == "noise_rate" else None)
-        if have is None or abs(float(have) - float(want)) > 1e-9:
+        if have is None:
+            return False
+        if isinstance(want, str):        # e.g. backbone, pretrained: compared as text
+            if str(have).lower() != want.lower():
+                return False
+        elif isinstance(have, str) or abs(float(have) - float(want)) > 1e-9:
             return False
     return True
 
@@ -110,7 +119,8 @@ def _answer(records, claim, dataset):
     params = ours.get("params", {})
     value, used = _value(records, ours["method"], dataset, params, claim["metric"])
     if value is not None and "minus" in ours:
-        other, used2 = _value(records, ours["minus"], dataset, params, claim["metric"])
+        other, used2 = _value(records, ours["minus"], dataset, ours.get("minus_params", params),
+                              claim["metric"])
         value = None if other is None else value - other
         used = used + used2 if other is not None else []
     return value, used
