@@ -460,3 +460,24 @@ def test_committed_table2_reads_the_ladder_records(tmp_path):
     assert t["setup"].iloc[0] == "SmallCNN (no mixing)" and t["paper_accuracy"].iloc[2] == 63.77
     assert list(t["reading"]) == ["no-mixing", "no-mixing", "mixing"]
     assert list(t["paper_row"]) == ["ResNet18#", "ResNet18# + W", "ResNet18# + W + CBAM"]
+
+
+def test_mixing_state_on_two_faces():
+    from ferlib.data.dataset import FaceDataset
+    from ferlib.models.cucn import relative_uncertainty
+    from ferlib.models.cucn_experiment import mixing_state
+
+    rng = np.random.default_rng(0)
+    ds = FaceDataset(rng.integers(0, 255, (6, 16, 16), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]),
+                     ("a", "b", "c"), name="toy")
+    model = tiny_cucn()
+    st = mixing_state(model, ds, 1, 2)
+    mu, logvar = model.eval().embed(torch.stack([ds[1][0], ds[2][0]]))
+    u = relative_uncertainty(logvar)
+    assert st["u_i"] == pytest.approx(float(u[0])) and st["w"] == pytest.approx(float(u[0] / u.sum()))
+    mixed = st["w"] * mu[0] + (1 - st["w"]) * mu[1]
+    p = torch.softmax(model.fc(mixed), 0).detach().numpy()
+    np.testing.assert_allclose(st["p_mix"], p, rtol=1e-5)
+    assert st["ce_y_i"] == pytest.approx(-math.log(p[1]), rel=1e-5) and (st["y_i"], st["y_j"]) == (1, 2)
+    with pytest.raises(ValueError, match="face j=9"):
+        mixing_state(model, ds, 0, 9)

@@ -10,6 +10,7 @@
 * :func:`uncertainty_vs_noise`: the same model trained on a copy with flipped labels
   (:func:`ferlib.data.flip_labels`); is the learnt uncertainty higher on the flipped samples?
 * :data:`PAPER_TABLE2` and :func:`compare_with_paper`: the paper's AffectNet numbers beside ours.
+* :func:`mixing_state`, :func:`plot_mixing`, :func:`mixing_explorer`: Eq. 2 on two chosen faces.
 
 Record method names (matched by ``ferlib/scoreboard/claims.json``): ``cucn:base`` (no mixing),
 ``cucn:mix``, ``cucn:w+mix``, ``cucn`` (the full model) in the mixing reading; ``cucn:w`` and
@@ -29,13 +30,14 @@ from torch import nn
 
 from ferlib.config import get_profile, resolve_device
 from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
-                                predict_fn, resolve_class_weights)
+                                predict_fn, relative_uncertainty, resolve_class_weights)
 
 __all__ = ["Variant", "table2_variants", "build_variant_model", "run_variant", "VariantRun",
            "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "READINGS", "RUNGS",
            "HEAD_LR_FACTOR", "head_parameters", "optimizer_factory", "compare_with_paper", "committed_table2",
            "uncertainty_scores", "extreme_samples", "uncertainty_vs_noise", "NoiseStudy",
-           "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT"]
+           "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT",
+           "mixing_state", "plot_mixing", "mixing_explorer"]
 
 FROM_SCRATCH_CAVEAT = (
     "The paper starts from a ResNet-18 pretrained on MS-Celeb-1M and reports AffectNet; our runs "
@@ -458,3 +460,99 @@ def hand_case() -> dict:
             "effective": class_weights(counts, method="effective").tolist(),
             "mix_weights": w.tolist(), "mixing_loss": float(loss),
             "mixing_loss_closed_form": (12 * math.log(2) - math.log(3)) / 8}
+
+
+# ----------------------------------------------------------------------------------------------
+# the mixing explorer (CUCN Eq. 2 on two chosen faces)
+# ----------------------------------------------------------------------------------------------
+@torch.no_grad()
+def mixing_state(model: CUCN, dataset, i: int, j: int, device="cpu",
+                 weighting: str = "rul") -> dict:
+    """CUCN Eq. 2 on training faces ``i`` and ``j`` (evaluation mode: no dropout, running BN):
+    their uncertainties ``u_i``, ``u_j``, the weight ``w`` of ``mu_i`` in the mix
+    (:func:`ferlib.models.cucn.mix_features`), the class probabilities of each face alone and of
+    the mixed feature, and the mixing loss's two halves (cross-entropy of the mix against
+    ``y_i`` and against ``y_j``). Numpy arrays and floats."""
+    if not isinstance(model, CUCN):
+        raise TypeError(f"the mixing explorer needs a CUCN model, got {type(model).__name__}")
+    n = len(dataset)
+    for name, k in (("i", i), ("j", j)):
+        if not 0 <= int(k) < n:
+            raise ValueError(f"face {name}={k} is outside the dataset's 0..{n - 1}")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    x = torch.stack([dataset[int(i)][0], dataset[int(j)][0]]).to(dev)   # (2, C, H, W)
+    y = torch.as_tensor([int(dataset.labels[i]), int(dataset.labels[j])], device=dev)
+    mu, logvar = model.embed(x)                                         # (2, D), (2, D)
+    mixed, w = mix_features(mu, logvar, torch.tensor([1, 0], device=dev), weighting)
+    p_alone = torch.softmax(model.fc(mu), dim=1)                        # (2, K)
+    logit_mix = model.fc(mixed[:1])                                     # (1, K): w mu_i + (1-w) mu_j
+    p_mix = torch.softmax(logit_mix, dim=1)[0]
+    ce = torch.nn.functional.cross_entropy
+    u = relative_uncertainty(logvar)
+    return {"i": int(i), "j": int(j), "y_i": int(y[0]), "y_j": int(y[1]),
+            "u_i": float(u[0]), "u_j": float(u[1]), "w": float(w[0]),
+            "p_i": p_alone[0].cpu().numpy(), "p_j": p_alone[1].cpu().numpy(),
+            "p_mix": p_mix.cpu().numpy(),
+            "ce_y_i": float(ce(logit_mix, y[:1])), "ce_y_j": float(ce(logit_mix, y[1:]))}
+
+
+def plot_mixing(state: dict, dataset, class_names, axes=None):
+    """The two faces (with label and u), and the class probabilities of each alone and of the
+    mix, the two labels marked; the title gives w and the two halves of the loss."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 1, 2.6]})
+    else:
+        fig = axes[0].figure
+    for ax, key in zip(axes[:2], ("i", "j")):
+        img = dataset[state[key]][0].numpy()
+        ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray")
+        ax.set_title(f"face {state[key]}: {class_names[state['y_' + key]]}\nu = {state['u_' + key]:.3g}",
+                     fontsize=9)
+        ax.axis("off")
+    k = len(class_names)
+    xs = np.arange(k)
+    ax = axes[2]
+    ax.bar(xs - 0.27, state["p_i"], 0.27, label=f"face {state['i']} alone", color="C0", alpha=0.6)
+    ax.bar(xs, state["p_mix"], 0.27, label="mixed feature", color="k")
+    ax.bar(xs + 0.27, state["p_j"], 0.27, label=f"face {state['j']} alone", color="C1", alpha=0.6)
+    for key, c in (("y_i", "C0"), ("y_j", "C1")):
+        ax.axvline(state[key], color=c, ls="--", lw=1)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([n[:4] for n in class_names], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(f"w (share of face {state['i']}) = {state['w']:.3f};  CE(mix, y_i) = "
+                 f"{state['ce_y_i']:.2f}, CE(mix, y_j) = {state['ce_y_j']:.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def mixing_explorer(model: CUCN, dataset, class_names=None, i: int = 0, j: int = 1,
+                    device="cpu"):
+    """ipywidgets: pick two training faces (by index, or a class each and a position in it);
+    redraws :func:`plot_mixing` with their uncertainties, the weight w and the mixed
+    prediction against both labels."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    names = list(class_names or dataset.class_names)
+    n = len(dataset)
+    si = W.IntSlider(value=i, min=0, max=n - 1, description="face i", continuous_update=False)
+    sj = W.IntSlider(value=j, min=0, max=n - 1, description="face j", continuous_update=False)
+    out = W.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = plot_mixing(mixing_state(model, dataset, si.value, sj.value, device), dataset, names)
+            display(fig)
+            plt.close(fig)
+
+    for s in (si, sj):
+        s.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([si, sj]), out])
