@@ -223,8 +223,23 @@ plt.show()
 # and $B$ are symmetric positive semi-definite, so with $A=U\,\mathrm{diag}(a)\,U^\top$ and
 # $B=V\,\mathrm{diag}(b)\,V^\top$ the equation becomes elementwise,
 # $\tilde W_{ij} = \tilde C_{ij}/(a_i+b_j)$ with $\tilde C = U^\top C V$ and $W = U\tilde W V^\top$:
-# two symmetric eigendecompositions instead of a Schur form (`solver="eig"`, the default, in
-# torch float64, so also on a GPU; `tests/benchmarks/bench_sae.py` times both).
+# two symmetric eigendecompositions instead of a Schur form (`solver="eig"`, the default). On a
+# CPU $B$ is only reduced to tridiagonal form, $B = QTQ^\top$, and each row of $U^\top W$ solves
+# one tridiagonal system $(T + a_i I)\,y = Q^\top \tilde c_i$: the same $W$ for about a third of
+# an eigendecomposition's work; on a GPU the two eigendecompositions run in torch float64.
+# `tests/benchmarks/bench_sae.py` times it against Bartels-Stewart.
+#
+# **What $\lambda$ does.** $\lambda$ weighs the encoder term $\lVert WX^\top - S^\top\rVert^2$
+# against the decoder term. As $\lambda$ grows, the encoder term dominates and $W$ tends to the
+# plain least-squares regression of the semantic codes on the features: the "autoencoder" part,
+# the reconstruction of $X$ from $W^\top S^\top$, stops mattering. A $\lambda$ picked at the top
+# of the grid therefore says the data prefer the plain regression; the grid runs to $10^7$ and
+# `exp.select_lam` warns when the choice sits on either edge of it.
+#
+# **Prototype lengths.** The prototypes (rows scaled to sum to one) differ in length. The
+# cosine step ignores lengths, but the fit does not: $A = S^\top S$ weights each class by its
+# prototype's squared length. `SemanticClassifier` therefore scales each prototype to unit length
+# before the fit (`normalize_prototypes=True`), so every class counts alike.
 #
 # A test image is projected, $\hat s = W x$, and classified by the smallest cosine distance
 # (Eq. 10), $\hat y = \arg\min_c \big(1 - \cos(\hat s, p_c)\big)$.
@@ -306,8 +321,10 @@ print(exp.compare_with_paper(run, splits.train.name))
 
 # %% [markdown]
 # On the `smoke` profile the backbone is trained for seconds and its features carry little;
-# the numbers above only show that the pipeline runs. The committed full-scale results
-# (SynthFACS and FER2013 on the `cpu` profile) are read below.
+# the numbers above only show that the pipeline runs. The committed results are read below:
+# FER2013 on the `cpu` profile (`bash scripts/cpu_records.sh`); no SynthFACS record is
+# committed for this chapter. The FER2013 record predates the extended $\lambda$ grid and the
+# prototype normalisation: its $\lambda$ is the old grid's top, $10^5$.
 #
 # ## Full results from the committed records
 

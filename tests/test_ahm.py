@@ -298,3 +298,34 @@ def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
     r = load_ahm_records(tmp_path)
     assert len(r) == 1 and r["baseline_accuracy"][0] == 0.40
     assert r["gain_points"][0] == pytest.approx(5.0)
+
+
+def test_lam_on_the_grid_edge_warns():
+    import pandas as pd
+
+    from ferlib.ahm.experiment import LAM_GRID, LambdaOnGridEdgeWarning, select_lam
+    assert max(LAM_GRID) >= 1e7
+    inside = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "val_accuracy": [0.3, 0.5, 0.4]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert select_lam(inside) == 10.0
+    top = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "val_accuracy": [0.3, 0.4, 0.5]})
+    with pytest.warns(LambdaOnGridEdgeWarning, match="largest"):
+        assert select_lam(top) == 100.0
+    tie = pd.DataFrame({"lam": [1.0, 10.0], "val_accuracy": [0.5, 0.5]})   # ties: smaller lam
+    with pytest.warns(LambdaOnGridEdgeWarning, match="smallest"):
+        assert select_lam(tie) == 1.0
+
+
+def test_prototype_lengths_do_not_weight_the_fit():
+    from ferlib.sae import SemanticClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 6)), np.arange(90) % 3
+    Q = np.abs(rng.normal(size=(3, 4)))
+    lengths = np.array([[0.47], [0.6], [0.83]])
+    a = SemanticClassifier(lam=2.0).fit(X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True))
+    b = SemanticClassifier(lam=2.0).fit(X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True) * lengths)
+    np.testing.assert_allclose(a.W_, b.W_, rtol=1e-9, atol=1e-12)
+    c = SemanticClassifier(lam=2.0, normalize_prototypes=False).fit(
+        X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True) * lengths)
+    assert not np.allclose(a.W_, c.W_)
