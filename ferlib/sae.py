@@ -184,25 +184,30 @@ def fit_projection(X, S, lam: float, solver: str = "eig", ridge: float = 0.0, *,
 
 
 def _gram_lower(X: np.ndarray, lam: float) -> np.ndarray:
-    """lam X^T X (d, d) by BLAS dsyrk: only the lower triangle is computed (the upper is 0)."""
+    """lam X^T X (d, d) by BLAS dsyrk: only the lower triangle is computed (the upper is 0).
+    A C-ordered X (n, d) is the Fortran-ordered X^T (d, n), so BLAS reads it without a copy."""
     from scipy.linalg.blas import dsyrk
+    if X.flags.c_contiguous:
+        return dsyrk(float(lam), X.T, trans=0, lower=1)
     return dsyrk(float(lam), np.asfortranarray(X), trans=1, lower=1)
 
 
 def _apply_q(R: np.ndarray, tau: np.ndarray, M: np.ndarray, transpose: bool) -> np.ndarray:
-    """Q M (or Q^T M) for the Q = H_1 ... H_{d-1} of ``dsytrd(lower=1)``:
-    H_i = I - tau_i v v^T, v = (0, .., 0, 1, R[i+2:, i]) with the 1 at i + 1 (0-based)."""
-    M = M.copy()
-    d = R.shape[0]
-    order = range(d - 1) if transpose else range(d - 2, -1, -1)
-    for i in order:
-        if tau[i] == 0:
-            continue
-        v = np.empty(d - i - 1)
-        v[0], v[1:] = 1.0, R[i + 2:, i]
-        blk = M[i + 1:]                                  # (d - i - 1, m) view
-        blk -= tau[i] * np.outer(v, v @ blk)
-    return M
+    """Q M (or Q^T M) for the Q = H_1 ... H_{d-1} of ``dsytrd(lower=1)``: Q = diag(1, Q'), and
+    Q' is the Householder product of a QR factorisation stored in R[1:, :d-1] (unit lower
+    triangle implicit), which LAPACK ``dormqr`` applies blocked."""
+    from scipy.linalg import lapack
+
+    d, m = M.shape
+    out = np.array(M, dtype=np.float64, order="F")
+    if d < 2:
+        return out
+    sub, _, info = lapack.dormqr("L", "T" if transpose else "N", R[1:, :d - 1], tau,
+                                 out[1:], lwork=max(1, 64 * m))
+    if info != 0:  # pragma: no cover - LAPACK argument errors only
+        raise RuntimeError(f"LAPACK dormqr failed with info={info}")
+    out[1:] = sub
+    return out
 
 
 def _solve_tridiagonal(A: np.ndarray, B_lower: np.ndarray, C: np.ndarray, rcond: float):
