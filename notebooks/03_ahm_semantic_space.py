@@ -181,6 +181,26 @@ ct.assign(children=ct.children.map(", ".join),
 #
 # The paper's argument for the semantic space shows in the cosine similarities: Surprise and
 # Fear share AU1, AU2 and AU5, so their prototypes are close, while Happy and Sad share nothing.
+#
+# **Section 3.1's rule.** The paper asks that AUs shared by two expressions (AU1, AU2 and AU5
+# for Surprise and Fear) get *small* weights, so that what tells the two apart dominates their
+# prototypes. Our own Surprise matrices follow it: brows and widened eyes each get a fifth of
+# the dropped jaw's weight. The paper's own Fear matrices (Table 2, which we keep as printed)
+# do not: its eye matrix puts most of Fear's weight on AU5. The share of each prototype on the
+# three shared AUs:
+
+# %%
+cols_path = ahm.semantic_columns(H, "path")
+P_path = ahm.semantic_prototypes(H, "path", weights)
+shared = [j for j, c in enumerate(cols_path) if c.split(":")[1] in ("AU1", "AU2", "AU5")]
+print(pd.DataFrame({e: {c.split(":")[1]: P_path[H.classes.index(e), j] for j, c in enumerate(cols_path)
+                        if j in shared} for e in ("Surprise", "Fear")}).T.assign(
+    total=lambda t: t.sum(1)).round(3).to_string())
+
+# %% [markdown]
+# Fear's weight sits mostly on AU5, a shared AU, against the rule; a Fear matrix that follows
+# it would move weight to AU4, AU7 and AU20. We keep the paper's table so that its numbers can
+# be checked, and note that it contradicts its own section 3.1.
 
 # %%
 for m in ("path", "composite"):
