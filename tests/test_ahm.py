@@ -289,7 +289,7 @@ def test_fit_sweep_on_separable_features():
     assert (table.val_accuracy == 1.0).all() and (table.test_accuracy == 1.0).all()
     assert table.singular.all()  # rank(A) = 6 < N and the dead unit: detected and recorded
     s = compare_with_paper((75.0, 2.5), "fer2013")
-    assert "+2.5 points" in s and "+6.1" in s and "80.6" in s
+    assert "+2.5 points" in s and "+6.1" in s and "80.6" in s and "53.2" in s and "89.6" in s
 
 
 def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
