@@ -195,7 +195,7 @@ P_path = ahm.semantic_prototypes(H, "path", weights)
 shared = [j for j, c in enumerate(cols_path) if c.split(":")[1] in ("AU1", "AU2", "AU5")]
 print(pd.DataFrame({e: {c.split(":")[1]: P_path[H.classes.index(e), j] for j, c in enumerate(cols_path)
                         if j in shared} for e in ("Surprise", "Fear")}).T.assign(
-    total=lambda t: t.sum(1)).round(3).to_string())
+    total=lambda t: t.sum(axis=1)).round(3).to_string())
 
 # %% [markdown]
 # Fear's weight sits mostly on AU5, a shared AU, against the rule; a Fear matrix that follows
