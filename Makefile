@@ -18,10 +18,11 @@ PYTEST_ARGS ?= tests notebooks --nbval-lax --nbval-current-env \
 
 setup: $(VENV)/.ferlib-installed
 
-# Re-installs only when pyproject.toml changes; torch and everything else come from the pins.
-$(VENV)/.ferlib-installed: pyproject.toml
+# The library with every extra (book, lab, test, site), each package at the version pinned in
+# constraints.txt (torch==2.14.1, ...). Re-installs only when pyproject.toml or the pins change.
+$(VENV)/.ferlib-installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e .
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[all]"
 	@touch $@
 
 book: setup

@@ -1,7 +1,7 @@
 """The book runner: execute every chapter with papermill, then build the site with Jupyter Book.
 
 ``python -m ferlib.book`` (console script ``ferlib-book``; see notebooks/00_introduction,
-"How to run it", and README.md)::
+"How to run the book", and README.md)::
 
     ferlib-book --profile smoke                        # every chapter of _toc.yml, then the site
     ferlib-book --profile full --device cuda --dataset fer2013 --data-root ../shared/data/fer2013
@@ -26,11 +26,15 @@ Layout of ``_build`` (never committed):
 - ``_build/executed/<profile>/notebooks/NAME.ipynb``: executed copies (cwd = ``notebooks/``);
 - ``_build/executed/<profile>/cache.json``: execution cache. A notebook is skipped when the key
   made of its ``.py`` source, the whole ``ferlib`` source tree, ``book/records``, ``pyproject.toml``,
-  the Python version, the kernel and the parameters equals that of its last successful run, so
+  ``constraints.txt``, the Python version, the kernel and the parameters equals that of its last successful run, so
   a change to ``ferlib`` re-executes every chapter. ``--force`` ignores the cache;
 - ``_build/executed/<profile>/run-log.json``: notebook, status, seconds, parameters, git commit;
 - ``_build/src``: the staged book source (``_config.yml``, ``_toc.yml``, ``book/`` and the
-  executed ``.ipynb`` only: no ``.py`` twin can ever become a second source of a chapter);
+  executed ``.ipynb`` only: no ``.py`` twin can ever become a second source of a chapter). There
+  papermill's injected-parameters cell is tagged ``remove-cell`` and followed by a one-line note
+  of the values it set, so a page shows one parameters cell; the executed copies keep it;
+- ``_build/vendor/mathjax-<version>``: MathJax, fetched once from the npm registry (``npm pack``)
+  and served with the site (``_static/mathjax``); without npm the pages load it from its CDN;
 - ``_build/html/index.html``: the site, built with ``jupyter-book build -W -n --keep-going``;
 - ``_build/sweeps/<notebook>/<cell-id>.ipynb`` (+ ``.done``): ``sweep`` results.
 """
@@ -55,13 +59,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-import yaml
+try:
+    import yaml
+except ImportError as err:  # the thin library: the runner is the [book] extra
+    raise ImportError("the book runner needs the book's tools: pip install 'ferlib[book]' "
+                      "(or `make setup` in the repository)") from err
 
 from ferlib.config import PROFILES, DEVICES, get_profile, resolve_device
 
 __all__ = ["BookError", "find_root", "toc_entries", "toc_notebooks", "parse_value",
            "tree_hash", "cache_key", "sync_pair", "pair_in_sync", "declared_parameters",
-           "clean_for_commit", "run_book", "run_sweep", "main"]
+           "clean_for_commit", "show_parameters_once", "local_mathjax", "serve_mathjax",
+           "run_book", "run_sweep", "main"]
 
 PROG = "ferlib-book"
 NOTEBOOK_DIR = "notebooks"
@@ -202,8 +211,10 @@ def cache_key(notebook_source: str | bytes, params: dict, *, ferlib_hash: str,
 
 
 def _env_hash(root: Path) -> str:
-    pyproject = root / "pyproject.toml"
-    data = pyproject.read_bytes() if pyproject.is_file() else b""
+    """The declared environment: pyproject.toml (ranges, extras), constraints.txt (the pins)
+    and the Python version."""
+    data = b"".join((root / name).read_bytes() if (root / name).is_file() else b""
+                    for name in ("pyproject.toml", "constraints.txt"))
     return _sha(data + sys.version.encode())
 
 
@@ -547,15 +558,131 @@ def run_book(cfg: RunConfig) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# What the site shows: MathJax served with it, papermill's injected cell replaced by a note
+# ----------------------------------------------------------------------------------------------
+
+#: MathJax version served with the site (npm package ``mathjax``): the 3.x that Sphinx's
+#: default ``mathjax_path`` (``cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js``) names.
+MATHJAX_VERSION = "3.2.2"
+#: Sphinx's default MathJax component, and what it loads on demand: TeX extensions, fonts,
+#: the right-click menu and its accessibility tools (the other combined components stay out).
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output", "a11y", "ui", "sre")
+#: the staged folder (an ``html_static_path``) that holds ``mathjax/``: not ``_static``,
+#: whose every .js file Jupyter Book would add to every page
+_VENDOR_STATIC = "_vendor"
+#: papermill's tag on the cell it injects after the ``parameters`` cell
+INJECTED_TAG = "injected-parameters"
+
+
+def local_mathjax(root: Path, fetch: bool = True) -> Path | None:
+    """The pinned MathJax copy ``_build/vendor/mathjax-<version>`` (a folder with
+    ``tex-mml-chtml.js``), fetched from the npm registry with ``npm pack`` the first time.
+    Returns None, after saying why, when it is not there and cannot be fetched (no ``npm``, no
+    registry): the site then loads MathJax from its CDN."""
+    from ferlib.npm import NpmError, npm_fetch
+
+    dest = root / "_build" / "vendor" / f"mathjax-{MATHJAX_VERSION}"
+    if (dest / MATHJAX_ENTRY).is_file():
+        return dest
+    if not fetch:
+        return None
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        npm_fetch(f"mathjax@{MATHJAX_VERSION}", {**{f"es5/{p}": tmp / p for p in MATHJAX_PARTS},
+                                                  "LICENSE": tmp / "LICENSE"})
+    except NpmError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _say(f"      MathJax: no local copy ({exc}); the pages load it from its CDN")
+        return None
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)   # only a complete copy ever has the final name
+    _say(f"      MathJax {MATHJAX_VERSION}: fetched from the npm registry into "
+         f"{dest.relative_to(root)}")
+    return dest
+
+
+def serve_mathjax(src: Path, mathjax: Path) -> None:
+    """Make the staged book ``src`` serve ``mathjax`` (a :func:`local_mathjax` folder) with the
+    site: copied to ``src/_vendor/mathjax`` (an ``html_static_path``, so the site gets
+    ``_static/mathjax/``) and Sphinx's ``mathjax_path`` pointed at it in ``src/_config.yml``."""
+    shutil.copytree(mathjax, src / _VENDOR_STATIC / "mathjax", dirs_exist_ok=True)
+    config_path = src / "_config.yml"
+    config = yaml.safe_load(config_path.read_text()) or {}
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["html_static_path"] = list(sphinx.get("html_static_path") or []) + [_VENDOR_STATIC]
+    sphinx["mathjax_path"] = f"mathjax/{MATHJAX_ENTRY}"   # relative: inside _static
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def _code_span(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def parameters_note(params: dict[str, Any]) -> str:
+    """The one line that stands on the page for papermill's injected cell: the values this run
+    used (MyST markdown)."""
+    values = ", ".join(_code_span(f"{k} = {json.dumps(v) if isinstance(v, str) else repr(v)}")
+                       for k, v in params.items())
+    return (f"This page was run with {values} (set by `ferlib-book` over the defaults in the "
+            "cell above).")
+
+
+def show_parameters_once(nb) -> bool:
+    """Hide papermill's injected-parameters cell on the website and say once what it set.
+
+    The cell stays in the notebook (tagged ``remove-cell``, which myst-nb leaves out of the
+    page), and a one-line markdown note with the injected values follows it, so a reader sees
+    one parameters cell (the chapter's, with its defaults) and the values of this run. Returns
+    whether the notebook had an injected cell."""
+    import nbformat
+
+    for i, cell in enumerate(nb.cells):
+        tags = list(cell.metadata.get("tags") or [])
+        if INJECTED_TAG not in tags:
+            continue
+        if "remove-cell" not in tags:
+            cell.metadata["tags"] = tags + ["remove-cell"]
+        params = dict((nb.metadata.get("papermill") or {}).get("parameters") or {})
+        if params:   # in the cell's order (the saved metadata has its keys sorted)
+            order = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
+            params = {k: params[k] for k in sorted(
+                params, key=lambda k: order.index(k) if k in order else len(order))}
+            nb.cells.insert(i + 1, nbformat.v4.new_markdown_cell(parameters_note(params)))
+        return True
+    return False
+
+
+def _stage_notebook(source: Path, dest: Path) -> None:
+    """Copy an executed notebook into the staged book, with :func:`show_parameters_once`."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    if show_parameters_once(nb):
+        nbformat.write(nb, dest)
+    else:
+        shutil.copy2(source, dest)
+
+
+# ----------------------------------------------------------------------------------------------
 # Site build
 # ----------------------------------------------------------------------------------------------
 
-def stage_source(root: Path, profile: str, partial: bool = False) -> Path:
+def stage_source(root: Path, profile: str, partial: bool = False, mathjax: bool = True) -> Path:
     """Copy ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks to
     ``_build/src`` (no ``.py`` file: a chapter has exactly one source). With ``partial`` (an
     ``--only`` run) a chapter not executed for this profile falls back to the committed
     ``notebooks/NAME.ipynb``; one with neither becomes a short placeholder page, so the table
-    of contents and the links to it stay valid."""
+    of contents and the links to it stay valid.
+
+    What a reader sees: each notebook's papermill-injected cell is hidden and replaced by a
+    one-line note of the values it set (:func:`show_parameters_once`; the executed copies under
+    ``_build/executed`` keep it as it is), and with ``mathjax`` the pinned MathJax copy
+    (:func:`local_mathjax`, fetched with npm once) is served with the site, which else loads it
+    from its CDN."""
     src = root / "_build" / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -579,7 +706,7 @@ def stage_source(root: Path, profile: str, partial: bool = False) -> Path:
         for candidate, label in ((executed / f"{name}.ipynb", None),
                                  (nb_src / f"{name}.ipynb", "committed smoke outputs")):
             if candidate.is_file():
-                shutil.copy2(candidate, src / NOTEBOOK_DIR / f"{name}.ipynb")
+                _stage_notebook(candidate, src / NOTEBOOK_DIR / f"{name}.ipynb")
                 if label and partial:
                     _say(f"      {name}: not executed for profile {profile}; using {label}")
                 break
@@ -590,6 +717,9 @@ def stage_source(root: Path, profile: str, partial: bool = False) -> Path:
             (src / NOTEBOOK_DIR / f"{name}.md").write_text(
                 f"# {name.replace('_', ' ')}\n\nThis chapter is not part of this partial build "
                 f"(`{NOTEBOOK_DIR}/{name}.py` has not been executed yet).\n")
+    mathjax = local_mathjax(root) if mathjax else None
+    if mathjax is not None:
+        serve_mathjax(src, mathjax)
     return src
 
 

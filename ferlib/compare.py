@@ -22,17 +22,19 @@ Conditions. A grid cell is ``{"imbalance_ratio": r or None, "noise_rate": p}``:
   dataset's own distribution. Validation and test are untouched.
 * ``noise_rate`` -- a share p of training labels (seed ``seed``) and of validation labels (seed
   ``seed + 1``, scored on the noisy labels) is flipped as in the SCN / EAN protocol
-  (:func:`ferlib.models.ean_experiment.add_label_noise`); the test labels stay clean.
+  (:func:`ferlib.data.add_label_noise`); the test labels stay clean.
 
 Records of the natural cell (None, 0) go to ``results_path`` itself, where the chapters write
 theirs, so chapter runs are reused; other cells go to ``results_path/cells/<cell>/`` (the
 baseline's checkpoint reuse keys on split sizes, which label noise does not change). After a
 run, ensure_records stamps ``imbalance_ratio``, ``noise_rate`` and ``n_params`` into the params
-of the records of the cell (a record without them counts as natural, noise 0).
+of the records of the cell (a record without them counts as natural, noise 0: the one definition
+is :func:`ferlib.records.cell_of`, and every table here filters through
+:func:`ferlib.records.select`).
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
-(:func:`normalize_method`), so ``latent-aug`` (written by ferlib.augment.experiment) and
-``latent_aug`` (the scoreboard's name) are the same method.
+(:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by
+ferlib.augment.experiment) and ``latent_aug`` (the scoreboard's name) are the same method.
 """
 from __future__ import annotations
 
@@ -46,22 +48,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ferlib.records import normalize_method, select
+
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
-           "cell_folder", "find_record", "ensure_records", "natural_clean", "comparison_table",
+           "cell_folder", "find_record", "ensure_records", "comparison_table",
            "per_class_recall_table", "degradation_table", "plot_degradation",
            "plot_cost", "load_all_records", "main"]
 
 #: columns of the main table (means over seeds), in order
 TABLE_METRICS = ("accuracy", "mean_class_accuracy", "macro_f1", "min_class_recall")
 FACTORS = ("imbalance_ratio", "noise_rate")
-
-
-def normalize_method(name: str) -> str:
-    """A method name with ``-`` read as ``_`` (``"dan+latent-aug"`` -> ``"dan+latent_aug"``)."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a method name must be a non-empty string, got {name!r}")
-    return name.replace("-", "_")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,8 +68,8 @@ def with_label_noise(splits, noise_rate: float, seed: int = 0):
     """``splits`` with a share ``noise_rate`` of train labels (seed ``seed``) and val labels
     (seed ``seed + 1``, clean labels dropped so selection sees the noise) flipped; test clean.
     The same flips as chapter 05's noisy-label experiment (SCN / EAN protocol)."""
+    from ferlib.data import add_label_noise
     from ferlib.data.splits import Splits
-    from ferlib.models.ean_experiment import add_label_noise
 
     rate = float(noise_rate)
     if not 0 <= rate < 1:
@@ -258,9 +255,10 @@ def _cucn_runner(rung: str):
 
 def _cucn_variant(rung: str, profile="smoke"):
     from ferlib.config import get_profile
-    from ferlib.models.cucn_experiment import RUNGS, _backbone_label
+    from ferlib.models.backbones import backbone_label
+    from ferlib.models.cucn_experiment import RUNGS
 
-    return RUNGS[rung].on(_backbone_label(get_profile(profile).backbone))
+    return RUNGS[rung].on(backbone_label(get_profile(profile).backbone))
 
 
 _run_cucn = _cucn_runner("cucn")
@@ -408,39 +406,17 @@ def _col(df: pd.DataFrame, name: str, default=np.nan) -> pd.Series:
     return df[name] if name in df.columns else pd.Series(default, index=df.index, dtype=object)
 
 
-def _conditions(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with float columns ``imbalance_ratio`` (NaN = natural) and ``noise_rate``
-    (missing = 0) and ``method_key`` (normalised method name)."""
-    out = df.copy()
-    out["imbalance_ratio"] = pd.to_numeric(_col(out, "param/imbalance_ratio"), errors="coerce")
-    out["noise_rate"] = pd.to_numeric(_col(out, "param/noise_rate"), errors="coerce").fillna(0.0)
-    out["method_key"] = [normalize_method(str(m)) for m in out["method"]]
-    return out
-
-
-def natural_clean(records_df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a :func:`ferlib.records.load_records` table that belong to the natural cell
-    with clean labels (no imbalance ratio, noise 0): the chapters' own tables, not a
-    degradation-grid cell."""
-    if len(records_df) == 0:
-        return records_df
-    df = _conditions(records_df)
-    keep = df["imbalance_ratio"].isna() & np.isclose(df["noise_rate"].astype(float), 0)
-    return records_df[keep.to_numpy()]
-
-
 def _select(df: pd.DataFrame, dataset=None, split=None, profile=None) -> pd.DataFrame:
     if df is None or len(df) == 0:
         return pd.DataFrame(columns=list(getattr(df, "columns", [])) +
                             ["imbalance_ratio", "noise_rate", "method_key"])
-    out = _conditions(df)
-    if dataset is not None:
-        out = out[out["dataset"] == dataset]
-    if split is not None:
-        out = out[out["split"] == split]
-    if profile is not None:
-        out = out[_col(out, "param/profile") == (getattr(profile, "name", profile))]
-    return out
+    out = select(df, dataset=dataset, split=split, profile=profile)
+    return out.assign(method_key=[normalize_method(str(m)) for m in out["method"]])
+
+
+def _at_cell(df: pd.DataFrame, ratio: float | None, rate: float) -> pd.DataFrame:
+    """The rows of one grid cell (ratio None = the natural class balance)."""
+    return select(df, natural=ratio is None, imbalance_ratio=ratio, noise_rate=rate)
 
 
 def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, cell=None,
@@ -455,12 +431,8 @@ def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, 
     if registry_name(method):
         r = _registry()[registry_name(method)]
         keys |= {normalize_method(registry_name(method)), normalize_method(r.record_method)}
-    hit = df[df["method_key"].isin(keys) & (pd.to_numeric(df["seed"], errors="coerce") == seed)
-             & np.isclose(df["noise_rate"].astype(float), rate)]
-    if ratio is None:
-        hit = hit[hit["imbalance_ratio"].isna()]
-    else:
-        hit = hit[np.isclose(hit["imbalance_ratio"].astype(float), ratio)]
+    hit = _at_cell(df[df["method_key"].isin(keys)], ratio, rate)
+    hit = hit[pd.to_numeric(hit["seed"], errors="coerce") == seed]
     return None if len(hit) == 0 else hit.iloc[-1]
 
 
@@ -621,10 +593,7 @@ def comparison_table(records_df: pd.DataFrame, dataset: str, split: str | None =
     df = _select(records_df, dataset, split, profile)
     cols = ["method", "n_runs", *TABLE_METRICS, "accuracy_std", "wall_time", "n_params"]
     if len(df):
-        df = df[np.isclose(df["noise_rate"].astype(float), rate)]
-        df = df[df["imbalance_ratio"].isna()] if ratio is None else \
-            df[np.isclose(df["imbalance_ratio"].astype(float), ratio)]
-        df = _methods_filter(df, methods)
+        df = _methods_filter(_at_cell(df, ratio, rate), methods)
     if len(df) == 0:
         out = pd.DataFrame(columns=cols)
         out.attrs["note"] = f"no records for {dataset} at this condition"
@@ -662,10 +631,7 @@ def per_class_recall_table(records_df: pd.DataFrame, dataset: str, split: str | 
     df = _select(records_df, dataset, split, profile)
     rec_cols = [c for c in df.columns if str(c).startswith("recall/")]
     if len(df):
-        df = df[np.isclose(df["noise_rate"].astype(float), rate)]
-        df = df[df["imbalance_ratio"].isna()] if ratio is None else \
-            df[np.isclose(df["imbalance_ratio"].astype(float), ratio)]
-        df = _methods_filter(df, methods)
+        df = _methods_filter(_at_cell(df, ratio, rate), methods)
     if len(df) == 0 or not rec_cols:
         return pd.DataFrame()
     df = _one_per_seed(df, ["method_key"])
@@ -694,9 +660,9 @@ def degradation_table(records_df: pd.DataFrame, factor: str = "imbalance_ratio",
             raise ValueError(f"metric {metric!r} is not a column of the records "
                              f"(have e.g. {', '.join(c for c in TABLE_METRICS if c in df.columns)})")
         if factor == "imbalance_ratio":
-            df = df[df["imbalance_ratio"].notna() & np.isclose(df["noise_rate"].astype(float), 0)]
+            df = select(df, natural=False, clean=True)
         else:
-            df = df[df["imbalance_ratio"].isna()]
+            df = select(df, natural=True)
         df = _methods_filter(df, methods)
     if len(df) == 0:
         return pd.DataFrame(columns=cols)

@@ -34,23 +34,54 @@ class Profile:
     latent_dim: int         # VAE-GAN latent size (chapter 04)
     warmup_epochs: int      # EAN: epochs with A = I before the graph is built (chapter 05)
     num_workers: int = 0
+    # the training recipe (ferlib.train.fit; notebooks/02_baseline, "The cpu recipe")
+    optimizer: str = "adam"         # "adam" or "sgd" (Nesterov momentum 0.9)
+    weight_decay: float = 1e-4
+    schedule: str = "none"          # "none", "onecycle" (peak lr) or "cosine", stepped per batch
+    label_smoothing: float = 0.0    # of the plain cross-entropy (baseline and its controls)
+    augment: str = "none"           # "none", "flip" or "crop_flip" (ferlib.train.augment)
+    dropout: float = 0.0            # before the backbone's linear classifier
+    tta_flip: bool = False          # evaluation averages the image and its mirror image
+    precision: str = "auto"         # "auto", "fp32", "bf16" (CPU) or "fp16" (CUDA); see precision.py
+    channels_last: bool = False     # NHWC tensors: what oneDNN's bfloat16 kernels want
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (``profile.replace(epochs=2)``)."""
         return dataclasses.replace(self, **changes)
 
+    def fit_options(self, epochs: int | None = None) -> dict:
+        """The keyword arguments of :func:`ferlib.train.fit` that this profile fixes, so every
+        method of a chapter trains with the same budget, optimiser, schedule and augmentation."""
+        return {"epochs": int(epochs or self.epochs), "batch_size": self.batch_size, "lr": self.lr,
+                "optimizer": self.optimizer, "weight_decay": self.weight_decay,
+                "schedule": self.schedule, "label_smoothing": self.label_smoothing,
+                "augment": self.augment, "tta_flip": self.tta_flip, "precision": self.precision,
+                "channels_last": self.channels_last, "num_workers": self.num_workers}
+
+    def recipe(self) -> dict:
+        """The recipe as plain data, for records (what :meth:`fit_options` passes, plus dropout)."""
+        return {k: v for k, v in {**self.fit_options(), "dropout": self.dropout}.items()
+                if k != "num_workers"}
+
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", synth_train=1200, synth_test=280, real_train_cap=1400,
-                     real_eval_cap=350, image_size=48, backbone="smallcnn", width=8,
-                     epochs=2, batch_size=64, lr=2e-3, gen_epochs=1, latent_dim=16,
-                     warmup_epochs=1),
-    # cpu: a stratified 6,000-image subset of a real training split keeps one 8-epoch FER2013
-    # run at 3-7 minutes on 2 cores (book/records/cpu), so a chapter's table fits in a sitting.
-    "cpu": Profile("cpu", synth_train=12000, synth_test=1400, real_train_cap=6000,
-                   real_eval_cap=None, image_size=48, backbone="smallcnn", width=16,
-                   epochs=8, batch_size=128, lr=2e-3, gen_epochs=6, latent_dim=32,
-                   warmup_epochs=3),
+    # smoke: seconds per training on a CPU, yet a model that learns (about 0.4-0.45 mean class
+    # accuracy on SynthFACS, chance 0.14): 32x32 faces cost a 2.25th of 48x48 ones, so 3,600
+    # faces x 8 epochs at batch 32 with Adam + one-cycle fit the time of the old 2-epoch run x4.
+    "smoke": Profile("smoke", synth_train=3600, synth_test=280, real_train_cap=1400,
+                     real_eval_cap=350, image_size=32, backbone="smallcnn", width=8,
+                     epochs=8, batch_size=32, lr=3e-3, gen_epochs=1, latent_dim=16,
+                     warmup_epochs=2, schedule="onecycle"),
+    # cpu: the whole training split, the 1.2M-parameter VGG-style net (width 32) chosen by
+    # tests/benchmarks/bench_backbones.py, SGD + one-cycle to 0.1, crop/flip, label smoothing,
+    # dropout, flip averaging, bfloat16 where the CPU has the units (notebooks/02_baseline,
+    # "The cpu recipe"). Budget: 20 epochs, about 20 min on 2 cores with bfloat16 units.
+    "cpu": Profile("cpu", synth_train=12000, synth_test=1400, real_train_cap=None,
+                   real_eval_cap=None, image_size=48, backbone="smallcnn", width=32,
+                   epochs=20, batch_size=128, lr=0.1, gen_epochs=6, latent_dim=32,
+                   warmup_epochs=3, optimizer="sgd", weight_decay=5e-4, schedule="onecycle",
+                   label_smoothing=0.1, augment="crop_flip", dropout=0.3, tta_flip=True,
+                   channels_last=True),
     "full": Profile("full", synth_train=12000, synth_test=1400, real_train_cap=None,
                     real_eval_cap=None, image_size=48, backbone="resnet18", width=64,
                     epochs=60, batch_size=64, lr=2e-4, gen_epochs=100, latent_dim=128,

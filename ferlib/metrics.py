@@ -1,5 +1,5 @@
 """Classification metrics used across the book (scikit-learn underneath). See
-notebooks/02_baseline, "Metrics": FER papers mix overall accuracy (dominated by Happy and
+notebooks/02_baseline, "The loss, the sampler and the metrics": FER papers mix overall accuracy (dominated by Happy and
 Neutral), mean class accuracy (Li et al., CUCN), max/min class accuracy (CUCN Table II) and
 one-vs-rest mAP (Li et al.'s latent augmentation), so every run reports all of them.
 

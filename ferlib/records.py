@@ -1,11 +1,14 @@
-"""Results records: one JSON file per experiment, and a loader that turns a folder of them into
-a pandas table (see notebooks/02_baseline, "Results records", and the scoreboard page).
+"""Results records: one JSON file per experiment, a loader that turns a folder of them into
+a pandas table, and the one query every reader uses (:func:`select`): see
+notebooks/02_baseline, "Live run at this profile" (where records are written) and "Full
+results" (where committed ones are read), and the scoreboard page.
 
 A record holds what a published FER number needs to be checked: method, dataset, evaluation
 split, the metrics of :func:`ferlib.metrics.classification_metrics` (with per-class recall by
 class name), the parameters, the seed, the device, the wall time, and provenance filled in
 automatically (git commit and whether the tree was dirty, torch / torchvision / python
-versions, platform, the command line or the notebook, UTC time)::
+versions, platform, CPU model and whether it has bfloat16 units, GPU, the command line or
+the notebook, UTC time)::
 
     {"format": 1, "method": ..., "dataset": ..., "split": ..., "seed": ..., "device": ...,
      "wall_time": ..., "metrics": {...}, "params": {...}, "extra": {...},
@@ -30,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["write_record", "read_record", "load_records", "provenance", "to_jsonable",
-           "RECORD_FORMAT"]
+           "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean", "with_cells",
+           "select"]
 
 RECORD_FORMAT = 1
 # arrays that ferlib.train.evaluate returns beside the metrics; not metrics, never recorded
@@ -97,6 +101,7 @@ def provenance(source: str | None = None) -> dict:
     except ImportError:  # pragma: no cover
         tv = None
     from ferlib import __version__ as ferlib_version
+    from ferlib.train.precision import cpu_has_bf16_units, cpu_model
 
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
@@ -110,6 +115,9 @@ def provenance(source: str | None = None) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "cpu_bf16_units": cpu_has_bf16_units(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "command": list(sys.argv),
         "source": source,
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -226,3 +234,115 @@ def load_records(folder, pattern: str = "*.json") -> pd.DataFrame:
         return pd.DataFrame(columns=_BASE_COLUMNS)
     df = pd.DataFrame(rows)
     return df.sort_values(["time_utc", "file"], na_position="first").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# the record vocabulary: method names, the grid cell of a record, and the one query
+# ----------------------------------------------------------------------------------------------
+def normalize_method(name: str) -> str:
+    """A method name with ``-`` read as ``_`` (``"dan+latent-aug"`` -> ``"dan+latent_aug"``):
+    record ``method`` strings are compared this way everywhere."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a method name must be a non-empty string, got {name!r}")
+    return name.replace("-", "_")
+
+
+def _number(value, key: str, where: str) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{where}: params.{key} = {value!r} is not a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: params.{key} = {value!r} is not a number") from None
+
+
+def cell_of(params: Mapping | None, where: str = "record") -> tuple[float | None, float]:
+    """The condition a record was trained under, ``(imbalance_ratio, noise_rate)``, from its
+    params. This is the book's single definition of the *natural, clean-label* cell.
+
+    * ``imbalance_ratio`` None (missing, null or NaN): the dataset's own class balance, the
+      **natural** cell. Any number, **1 included**, means the training split was subsampled
+      (:func:`ferlib.data.make_long_tailed`; ratio 1 is a balanced subsample, a cell of chapter
+      07's degradation grid), so it is not natural.
+    * ``noise_rate`` missing or null reads 0 (**clean** labels); above 0, a share of training
+      labels was flipped (:func:`ferlib.data.add_label_noise`).
+
+    A value that is not a number is a ValueError naming ``where`` and the key."""
+    params = params or {}
+    ratio = _number(params.get("imbalance_ratio"), "imbalance_ratio", where)
+    rate = _number(params.get("noise_rate"), "noise_rate", where)
+    return ratio, 0.0 if rate is None else rate
+
+
+def is_natural_clean(params: Mapping | None, where: str = "record") -> bool:
+    """True for a record of the natural cell with clean labels (see :func:`cell_of`)."""
+    ratio, rate = cell_of(params, where)
+    return ratio is None and rate == 0
+
+
+def _column(df: pd.DataFrame, name: str) -> list:
+    return df[name].tolist() if name in df.columns else [None] * len(df)
+
+
+def with_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a :func:`load_records` table with float columns ``imbalance_ratio`` (NaN =
+    natural) and ``noise_rate`` (0 = clean), each row read by :func:`cell_of`."""
+    out = df.copy()
+    files = _column(df, "file")
+    cells = [cell_of({"imbalance_ratio": r, "noise_rate": n}, str(f or "record"))
+             for r, n, f in zip(_column(df, "param/imbalance_ratio"),
+                                _column(df, "param/noise_rate"), files)]
+    out["imbalance_ratio"] = pd.Series([np.nan if r is None else r for r, _ in cells],
+                                       index=df.index, dtype=float)
+    out["noise_rate"] = pd.Series([n for _, n in cells], index=df.index, dtype=float)
+    return out
+
+
+def select(records, *, method=None, dataset: str | None = None, split: str | None = None,
+           profile=None, seed: int | None = None, natural: bool | None = None,
+           clean: bool | None = None, imbalance_ratio: float | None = None,
+           noise_rate: float | None = None, pattern: str = "**/*.json") -> pd.DataFrame:
+    """The records that match, as a :func:`load_records` table with the ``imbalance_ratio`` /
+    ``noise_rate`` columns of :func:`with_cells`: the one query behind compare, the chapters'
+    loaders and the scoreboard.
+
+    ``records``: a folder (read with :func:`load_records`, recursively by default) or a table
+    already loaded. Filters (None = any): ``method`` (a name or several, ``-`` and ``_`` alike,
+    :func:`normalize_method`), ``dataset``, ``split``, ``profile`` (a name or a
+    :class:`ferlib.config.Profile`; the record's ``params.profile``), ``seed``;
+    ``natural=True`` keeps the natural class balance only and ``natural=False`` the subsampled
+    cells, ``clean=True`` noise 0 only and ``clean=False`` flipped labels only (both read by
+    :func:`cell_of`); ``imbalance_ratio`` / ``noise_rate`` keep one cell value. The row order
+    of the table (oldest first) is kept.
+
+    >>> select("book/records", method="cucn", natural=True, clean=True)   # doctest: +SKIP
+    """
+    df = records if isinstance(records, pd.DataFrame) else load_records(records, pattern)
+    df = with_cells(df)
+    keep = np.ones(len(df), dtype=bool)
+    if method is not None:
+        names = [method] if isinstance(method, str) else list(method)
+        wanted = {normalize_method(m) for m in names}
+        keep &= np.array([isinstance(m, str) and normalize_method(m) in wanted
+                          for m in _column(df, "method")], dtype=bool)
+    for column, value in (("dataset", dataset), ("split", split)):
+        if value is not None:
+            keep &= np.array([v == value for v in _column(df, column)], dtype=bool)
+    if profile is not None:
+        name = getattr(profile, "name", profile)
+        keep &= np.array([v == name for v in _column(df, "param/profile")], dtype=bool)
+    if seed is not None:
+        keep &= (pd.to_numeric(pd.Series(_column(df, "seed"), dtype=object),
+                               errors="coerce") == seed).to_numpy()
+    ratio, rate = df["imbalance_ratio"].to_numpy(), df["noise_rate"].to_numpy()
+    if natural is not None:
+        keep &= np.isnan(ratio) == bool(natural)
+    if clean is not None:
+        keep &= np.isclose(rate, 0) == bool(clean)
+    if imbalance_ratio is not None:
+        keep &= np.isclose(ratio, float(imbalance_ratio))   # NaN (natural) never matches
+    if noise_rate is not None:
+        keep &= np.isclose(rate, float(noise_rate))
+    return df[keep]

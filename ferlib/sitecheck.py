@@ -1,14 +1,25 @@
 """Open the built website in a real browser (headless Chromium via Playwright) and check that
-every page of the table of contents loads cleanly (issue: the website in a real browser).
+every page of the table of contents loads cleanly and shows what a reader should see.
 
 For each page: no console errors, no uncaught page errors, no failed requests for the site's
 own files (an off-site resource such as a CDN script is listed but does not fail the check:
 this machine has no network, a reader's browser has; so are errors raised inside such a
 script, e.g. the widget manager's, and its icon-font lookups), and every
 ``<img>`` decoded (``naturalWidth > 0``). Chapters whose executed notebook holds image outputs
-must show at least one figure. A screenshot of the landing page is saved for the README.
+must show at least one figure.
 
-    python -m ferlib.sitecheck _build/html --screenshot book/images/site.png
+Equations. Every page must typeset all its math: once MathJax is done, no raw TeX delimiter
+(``\\(``, ``\\[``, ``$$``, ``\\begin{``) may be left in the page's text and no MathJax error node
+(``mjx-merror`` / ``merror``: bad TeX) may be on it (:func:`inspect_rendered`, a pure function
+of the rendered HTML). The book serves its own pinned MathJax (``ferlib.book`` fetches it from
+the npm registry), so this holds offline; a site that loads MathJax from its CDN fails it here
+unless ``--cdn`` mirrors it too. Papermill's injected-parameters cell must not be shown either.
+
+Screenshots. ``--screenshots DIR`` saves ``DIR/site.png`` (the landing page, the README's
+picture) and ``DIR/chapter.png`` (the first chapter showing a typeset equation and a rendered
+widget, framed around both), so the pictures always show the current site::
+
+    python -m ferlib.sitecheck _build/html --cdn _build/cdn --fetch-cdn --screenshots book/images
 
 The site is served from a loopback HTTP server (``127.0.0.1``, a free port), as a reader's
 browser would get it; nothing leaves the machine.
@@ -42,8 +53,139 @@ class PageReport:
     page: str
     images: int = 0
     widgets: int | None = None   # rendered widget elements (None: no mirror, not checked)
+    equations: int = 0           # equations MathJax typeset
+    mathjax: str | None = None   # the MathJax version that ran on the page (None: none did)
     problems: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)  # off-site resources (a CDN): not ours
+
+
+# ----------------------------------------------------------------------------------------------
+# What a reader sees: the rendered page, inspected as HTML (a pure function, tested on strings)
+# ----------------------------------------------------------------------------------------------
+
+#: TeX delimiters that MathJax replaces by typeset math: one left in a page's text is an
+#: equation a reader sees as raw TeX (MathJax missing, or the equation not processed)
+RAW_TEX = {"\\(": "\\)", "\\[": "\\]", "$$": "$$", "\\begin{": "\\end{"}
+#: elements whose text is not the page's prose: what MathJax itself skips (code, scripts) and
+#: its own output (``mjx-container``, whose errors are looked at separately)
+_NOT_PROSE = {"script", "style", "noscript", "textarea", "pre", "code", "annotation",
+              "annotation-xml", "mjx-container", "svg", "math", "title"}
+#: the first line of papermill's injected-parameters cell
+INJECTED_HEADER = "# Parameters"
+
+
+@dataclass
+class Rendered:
+    """What :func:`inspect_rendered` found on one page."""
+    equations: int = 0                                  # typeset equations (mjx-container)
+    raw_tex: list[str] = field(default_factory=list)    # text around each raw delimiter left
+    errors: list[str] = field(default_factory=list)     # MathJax error messages (merror)
+    injected_cells: int = 0                             # papermill injected cells shown
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.raw_tex:
+            shown = "; ".join(repr(t) for t in self.raw_tex[:3])
+            more = f" (+{len(self.raw_tex) - 3} more)" if len(self.raw_tex) > 3 else ""
+            out.append(f"{len(self.raw_tex)} equation(s) left as raw TeX, not typeset: "
+                       f"{shown}{more}")
+        out += [f"MathJax error: {e}" for e in self.errors]
+        if self.injected_cells:
+            out.append(f"papermill's injected-parameters cell is shown ({self.injected_cells}x): "
+                       "it should be hidden (tag remove-cell)")
+        return out
+
+
+def inspect_rendered(html: str) -> Rendered:
+    """Inspect a page as the browser rendered it (``page.content()`` once MathJax is done).
+
+    - every ``mjx-container`` is one typeset equation;
+    - a MathJax error node (``mjx-merror`` in its output, ``merror`` in MathML, or
+      ``data-mml-node="merror"`` in SVG output; one per equation) is an error, with MathJax's
+      message (its ``data-mjx-error`` attribute or its text); so is an undefined macro that
+      MathJax's ``noundefined`` package shows as red text (``<mtext mathcolor="red">\\foo``);
+    - a TeX delimiter (:data:`RAW_TEX`) left in the prose (outside code, scripts and MathJax's
+      output) is an equation that was not typeset;
+    - a code cell tagged ``injected-parameters``, or a code block starting with papermill's
+      ``# Parameters`` line, is the injected cell shown to the reader.
+    """
+    from html.parser import HTMLParser
+
+    found = Rendered()
+    prose: list[str] = []
+
+    class Parser(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.skip: list[str] = []         # open elements of _NOT_PROSE (nesting)
+            self.container_error = False      # the current mjx-container has had its error
+            self.error: dict | None = None    # the error element being read
+            self.pre: list[str] | None = None  # text of the code block being read
+            self.red: list[str] | None = None  # text of a red mtext (an undefined macro)
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if "tag_injected-parameters" in (attrs.get("class") or "").split():
+                found.injected_cells += 1
+            if tag == "mjx-container":
+                found.equations += 1
+                self.container_error = False
+            if self.error is not None:
+                self.error["depth"] += tag == self.error["tag"]
+            elif tag in ("mjx-merror", "merror") or attrs.get("data-mml-node") == "merror":
+                inside = "mjx-container" in self.skip
+                if not (inside and self.container_error):   # one per equation
+                    self.container_error = inside
+                    self.error = {"tag": tag, "depth": 0, "text": [],
+                                  "message": attrs.get("data-mjx-error") or attrs.get("title")}
+            if tag == "pre" and self.pre is None:
+                self.pre = []
+            if tag == "mtext" and attrs.get("mathcolor") == "red":   # MathJax's noundefined
+                self.red = []
+            if tag in _NOT_PROSE:
+                self.skip.append(tag)
+
+        def handle_endtag(self, tag):
+            if self.error is not None and tag == self.error["tag"]:
+                if self.error["depth"]:
+                    self.error["depth"] -= 1
+                else:
+                    text = " ".join("".join(self.error["text"]).split())
+                    found.errors.append(self.error["message"] or text or "(no message)")
+                    self.error = None
+            if tag == "mtext" and self.red is not None:
+                macro = "".join(self.red).strip()
+                if macro.startswith("\\"):
+                    found.errors.append(f"Undefined control sequence {macro}")
+                self.red = None
+            if tag == "pre" and self.pre is not None:
+                if "".join(self.pre).lstrip().startswith(INJECTED_HEADER + "\n"):
+                    found.injected_cells += 1
+                self.pre = None
+            if tag in self.skip:   # close it, and whatever was left open inside it
+                del self.skip[len(self.skip) - 1 - self.skip[::-1].index(tag):]
+
+        def handle_data(self, data):
+            if self.error is not None:
+                self.error["text"].append(data)
+            if self.pre is not None:
+                self.pre.append(data)
+            if self.red is not None:
+                self.red.append(data)
+            if not self.skip:
+                prose.append(data)
+
+    Parser().feed(html)
+    text = "".join(prose)
+    for opening, closing in RAW_TEX.items():
+        start = 0
+        while (i := text.find(opening, start)) >= 0:
+            end = text.find(closing, i + len(opening))
+            end = len(text) if end < 0 else end + len(closing)
+            tex = " ".join(text[i:end].split())
+            found.raw_tex.append(tex if len(tex) <= 60 else tex[:57] + "...")
+            start = end
+    return found
 
 
 # the widget manager looks its icon fonts up relative to the page (not to its CDN folder):
@@ -125,25 +267,82 @@ def _mirror_route(cdn_dir: Path, base: str):
     return handle
 
 
-def check_site(html_dir, toc_path="_toc.yml", screenshot=None, figure_pages=(),
-               widget_pages=(), cdn_dir=None) -> list[PageReport]:
+#: waits for MathJax's first typesetting (and the fonts it asked for); returns the version that
+#: ran, None when the page has no MathJax, "timeout" when it did not finish in time
+_WAIT_FOR_MATHJAX = """async (ms) => {
+  const mj = window.MathJax;
+  if (!mj || !mj.startup || !mj.startup.promise) return null;
+  const late = new Promise(r => setTimeout(() => r("timeout"), ms));
+  const done = await Promise.race([mj.startup.promise.then(() => "done"), late]);
+  if (document.fonts) await Promise.race([document.fonts.ready, new Promise(r => setTimeout(r, 3000))]);
+  return done === "done" ? String(mj.version) : "timeout";
+}"""
+
+#: the vertical span (page coordinates) of a rendered widget and the typeset equation nearest to
+#: it, the pair lying closest together on the page (for the chapter screenshot), or null
+_WIDGET_AND_EQUATION = """() => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return [r.top + window.scrollY, r.bottom + window.scrollY]; };
+  const widgets = [...document.querySelectorAll(".widget-subarea > .jupyter-widgets")]
+                  .map(box).filter(([t, b]) => b - t > 20);
+  const eqs = [...document.querySelectorAll("article mjx-container, main mjx-container")].map(box);
+  let best = null;
+  for (const [wt, wb] of widgets) for (const [t, b] of eqs) {
+    const span = [Math.min(wt, t), Math.max(wb, b)];
+    if (!best || span[1] - span[0] < best[1] - best[0]) best = span;
+  }
+  return best;
+}"""
+
+SCREENSHOT_SIZE = {"width": 1280, "height": 900}
+#: the screenshots ``--screenshots DIR`` writes: the landing page (the README's), and the chapter
+#: whose rendered widget and typeset equation lie closest together, framed around both
+SITE_SHOT, CHAPTER_SHOT = "site.png", "chapter.png"
+
+
+def _widget_and_equation(page) -> tuple[float, float] | None:
+    span = page.evaluate(_WIDGET_AND_EQUATION)
+    return tuple(span) if span else None
+
+
+def _screenshot_around(page, span, path: Path) -> None:
+    """A viewport screenshot (the site's header and sidebar included) scrolled so that ``span``
+    is in the middle, or its top near the top of the window when it is taller than that."""
+    top, bottom = span
+    height = SCREENSHOT_SIZE["height"]
+    y = (top + bottom - height) / 2 if bottom - top < height - 120 else top - 100
+    page.evaluate("y => window.scrollTo(0, y)", max(0, y))
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(path))
+    page.evaluate("() => window.scrollTo(0, 0)")
+
+
+def check_site(html_dir, toc_path="_toc.yml", screenshots=None, figure_pages=(),
+               widget_pages=(), cdn_dir=None, mathjax_timeout_ms=30000) -> list[PageReport]:
     """Load every toc page; return one report per page (``problems`` empty when clean).
-    ``widget_pages`` must render a widget when ``cdn_dir`` (a CDN mirror) is given."""
+    ``widget_pages`` must render a widget when ``cdn_dir`` (a CDN mirror) is given. Every page
+    must typeset all its math and must not show papermill's injected cell
+    (:func:`inspect_rendered`). With ``screenshots`` (a folder) the landing page and one
+    chapter with an equation and a widget are saved there (:data:`SITE_SHOT`,
+    :data:`CHAPTER_SHOT`)."""
     from playwright.sync_api import sync_playwright
 
     html_dir = Path(html_dir)
     if not (html_dir / "index.html").exists():
         raise FileNotFoundError(f"{html_dir}/index.html does not exist: build the book first (make book)")
+    if screenshots is not None:
+        Path(screenshots).mkdir(parents=True, exist_ok=True)
     server = _serve(html_dir)
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    reports = []
+    reports, chapter_shot = [], None
+    pages = toc_pages(toc_path)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport=SCREENSHOT_SIZE)
             if cdn_dir is not None:
                 page.route("**/*", _mirror_route(Path(cdn_dir), base))
-            for name in toc_pages(toc_path):
+            for name in pages:
                 rep = PageReport(name)
                 events: list[str] = []
 
@@ -185,17 +384,41 @@ def check_site(html_dir, toc_path="_toc.yml", screenshot=None, figure_pages=(),
                     rep.widgets = page.eval_on_selector_all(".jupyter-widgets", "els => els.length")
                     if name in widget_pages and not rep.widgets:
                         events.append("no widget rendered, but the notebook saved widget state")
+                # the equations, once MathJax is done: all typeset, none an error
+                ran = page.evaluate(_WAIT_FOR_MATHJAX, mathjax_timeout_ms)
+                rep.mathjax = None if ran in (None, "timeout") else ran
+                if ran == "timeout":
+                    events.append(f"MathJax did not finish typesetting in {mathjax_timeout_ms} ms")
+                rendered = inspect_rendered(page.content())
+                rep.equations = rendered.equations
+                events += rendered.problems()
+                if rendered.raw_tex and rep.mathjax is None:
+                    mj = [x for x in rep.external if "mathjax" in x.lower()]
+                    events.append("MathJax did not run on this page" + (
+                        f" ({mj[0]}; build with npm on the PATH to serve it with the site)"
+                        if mj else ""))
                 rep.problems = events
                 page.remove_listener("console", on_console)
                 page.remove_listener("pageerror", on_error)
                 page.remove_listener("requestfailed", on_failed)
-                if screenshot and name == toc_pages(toc_path)[0]:
-                    Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(screenshot))
+                if screenshots is not None:
+                    if name == pages[0]:
+                        page.screenshot(path=str(Path(screenshots) / SITE_SHOT))
+                    elif rep.equations and rep.widgets:
+                        span = _widget_and_equation(page)
+                        if span and (chapter_shot is None
+                                     or span[1] - span[0] < chapter_shot[1]):
+                            _screenshot_around(page, span, Path(screenshots) / CHAPTER_SHOT)
+                            chapter_shot = (name, span[1] - span[0])
                 reports.append(rep)
             browser.close()
     finally:
         server.shutdown()
+    if screenshots is not None:
+        print(f"screenshots: {Path(screenshots) / SITE_SHOT} (landing page), " + (
+            f"{Path(screenshots) / CHAPTER_SHOT} ({chapter_shot[0]})" if chapter_shot else
+            "no chapter screenshot: no page showed both a typeset equation and a rendered "
+            "widget (widgets render with --cdn)"))
     return reports
 
 
@@ -219,13 +442,13 @@ def notebooks_with_widgets(source_root, pages) -> set[str]:
 
 
 def fetch_cdn_mirror(html_dir, cdn_dir) -> list[str]:
-    """Fill ``cdn_dir`` with the widget manager files that the pages of ``html_dir`` load from
-    CDNs, from the npm registry (``npm pack``), at the versions the pages name. Returns the
-    mirrored URLs; a failing ``npm`` is an error naming the package."""
+    """Fill ``cdn_dir`` with the files that the pages of ``html_dir`` load from CDNs (the
+    widget manager, require.js, and MathJax where the site does not serve its own), from the
+    npm registry (``npm pack``), at the versions the pages name. Returns the mirrored URLs; a
+    failing ``npm`` is an error naming the package."""
     import re
-    import subprocess
-    import tarfile
-    import tempfile
+
+    from ferlib.npm import npm_fetch
 
     html = "".join(p.read_text(errors="replace") for p in Path(html_dir).rglob("*.html"))
     wanted = {}   # url prefix -> (npm spec, folder inside the package)
@@ -235,21 +458,11 @@ def fetch_cdn_mirror(html_dir, cdn_dir) -> list[str]:
     for version in set(re.findall(r"cdnjs\.cloudflare\.com/ajax/libs/require\.js/([\w.]+)/require\.min\.js", html)):
         wanted[f"cdnjs.cloudflare.com/ajax/libs/require.js/{version}/require.min.js"] = (
             f"requirejs@{version}", "require.js")
+    for version in set(re.findall(r"cdn\.jsdelivr\.net/npm/mathjax@([\w.]+)/es5/", html)):
+        wanted[f"cdn.jsdelivr.net/npm/mathjax@{version}/es5"] = (f"mathjax@{version}", "es5")
     cdn_dir = Path(cdn_dir)
     for target, (spec, inner) in wanted.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            run = subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp, capture_output=True, text=True)
-            tgz = next(Path(tmp).glob("*.tgz"), None)
-            if run.returncode or tgz is None:
-                raise RuntimeError(f"npm pack {spec} failed: {run.stderr.strip()[-300:]}")
-            with tarfile.open(tgz) as tar:
-                tar.extractall(tmp, filter="data")
-            src, dst = Path(tmp) / "package" / inner, cdn_dir / target
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if src.is_dir():
-                shutil.copytree(src, dst, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, dst)
+        npm_fetch(spec, {inner: cdn_dir / target})
     return sorted(wanted)
 
 
@@ -259,7 +472,9 @@ def main(argv=None) -> int:
     ap.add_argument("--toc", default="_toc.yml")
     ap.add_argument("--sources", default="_build/src",
                     help="the staged book sources, to know which pages must show figures")
-    ap.add_argument("--screenshot", default=None)
+    ap.add_argument("--screenshots", default=None, metavar="DIR",
+                    help=f"save {SITE_SHOT} (the landing page) and {CHAPTER_SHOT} (a chapter "
+                    "with an equation and a widget) there, e.g. book/images for the README")
     ap.add_argument("--cdn", default=None, help="a local mirror of the widget manager's CDN "
                     "files (DIR/<host>/<path>): widgets are then checked too")
     ap.add_argument("--fetch-cdn", action="store_true",
@@ -271,19 +486,22 @@ def main(argv=None) -> int:
             ap.error("--fetch-cdn needs --cdn DIR")
         for url in fetch_cdn_mirror(args.html_dir, args.cdn):
             print(f"mirrored https://{url}")
-    reports = check_site(args.html_dir, args.toc, args.screenshot,
+    reports = check_site(args.html_dir, args.toc, args.screenshots,
                          notebooks_with_images(args.sources, pages),
                          notebooks_with_widgets(args.sources, pages), args.cdn)
     bad = 0
     for r in reports:
         status = "ok" if not r.problems else "FAIL"
         widgets = "" if r.widgets is None else f", {r.widgets} widget element(s)"
-        print(f"{status:4} {r.page}: {r.images} figure(s){widgets}")
+        print(f"{status:4} {r.page}: {r.images} figure(s){widgets}, {r.equations} equation(s)")
         for p in r.problems:
             print(f"     - {p}")
         for p in r.external:
             print(f"     (off-site, not checked: {p})")
         bad += bool(r.problems)
+    versions = sorted({r.mathjax for r in reports if r.mathjax})
+    print(f"equations: {sum(r.equations for r in reports)} typeset"
+          + (f" by MathJax {', '.join(versions)}" if versions else ""))
     print(f"{len(reports) - bad} passed, {bad} failed")
     if not args.cdn:
         print("widgets not checked (no --cdn mirror of the widget manager)")

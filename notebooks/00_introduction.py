@@ -66,9 +66,12 @@ print(f"this run: profile {prof.name!r} on {dev}")
 # `ferlib.config.get_profile(profile)`. There are three:
 #
 # - **smoke**: seconds per chapter on a CPU. The committed notebooks and the continuous
-#   integration run this one; its numbers check that everything runs, not how well.
-# - **cpu**: minutes per chapter on a 2-core CPU: a stratified 6,000-image subset of a real
-#   training split (all of its validation and test images), a small CNN, 8 epochs.
+#   integration run this one: 3,600 SynthFACS faces of 32x32, 8 epochs of a tiny CNN. Its
+#   models learn (well above chance) but its numbers are pipeline checks, never results.
+# - **cpu**: the whole training split of a real dataset, the 1.2M-parameter VGG-style CNN,
+#   20 epochs of the recipe of chapter 02 (crop/flip augmentation, SGD with a one-cycle
+#   schedule, label smoothing, flip averaging; bfloat16 where the CPU has the units): about
+#   20 minutes a FER2013 run on 2 cores with bfloat16 units, longer without them.
 # - **full**: the papers' settings (ResNet backbones, tens of epochs); meant for a GPU.
 #
 # The table is built live from `ferlib.config.PROFILES`, so it cannot drift from the code:

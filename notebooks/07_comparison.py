@@ -70,6 +70,7 @@ from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits, long_tail_counts, make_long_tailed
 from ferlib.metrics import classification_metrics
 from ferlib.plots import plot_per_class_recall
+from ferlib.records import select
 
 prof = get_profile(profile)
 dev = resolve_device(device)
@@ -186,12 +187,8 @@ if table.attrs.get("note"):
 # The mean over seeds is nothing more than a group-by over the records; checked on the table:
 
 # %%
-sel = records[(records["dataset"] == dataset) & (records["split"] == splits.test.split)
-              & (records["param/profile"] == prof.name)]
-noise = pd.to_numeric(sel.get("param/noise_rate", pd.Series(0.0, index=sel.index)),
-                      errors="coerce").fillna(0.0)
-ratio = sel.get("param/imbalance_ratio", pd.Series(np.nan, index=sel.index))
-natural = sel[(noise == 0) & ratio.isna()]
+natural = select(records, dataset=dataset, split=splits.test.split, profile=prof,
+                 natural=True, clean=True)
 for _, row in table.iterrows():
     runs = natural[natural["method"].map(compare.registry_name) == row["method"]]
     runs = runs.drop_duplicates("seed", keep="last")
@@ -256,7 +253,9 @@ display(deg_noise.round(3))
 #
 # The runs behind the book's conclusions are committed in `book/records/<profile>` with their
 # provenance (git commit, versions, device, command). The FER2013 records of the cpu profile
-# (Training -> PublicTest, a stratified 6,000-image training subset, seed 0) come from
+# (Training -> PublicTest, seed 0) were made with the **old cpu protocol** (a stratified
+# 6,000-image training subset, width-16 CNN, Adam, 8 epochs, no augmentation; chapter 02 sets it
+# beside the new recipe) and come from
 #
 # ```bash
 # bash scripts/cpu_records.sh      # every method; baseline, SCN and EAN at 10 % and 20 % noise
@@ -304,12 +303,21 @@ if not shown:
 #
 # ## The numbers this notebook pins
 #
-# The shape of the tables, the methods, the parameter counts (exact) and the live run's
-# accuracies (rounded; the training is seeded and deterministic on the CPU).
+# A trained network's last bits differ between processors (their convolution kernels differ),
+# so the live accuracies are *checked* here, with a margin, rather than pinned: every live run
+# must beat chance clearly (twice the chance rate of mean class accuracy). Then the cell that
+# nbval compares prints only what is the same on every machine: the table's shape, the methods
+# and their exact parameter counts.
+
+# %%
+chance = 1 / len(splits.test.class_names)
+weak = table[table["mean_class_accuracy"] < 2 * chance]
+assert weak.empty, f"live runs at chance level: {weak[['method', 'mean_class_accuracy']].to_dict('records')}"
+print(f"every live run's mean class accuracy is above {2 * chance:.2f} (chance {chance:.2f}); "
+      f"lowest {table['mean_class_accuracy'].min():.2f}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print("table:", table.shape, table["method"].tolist())
 print("parameters:", {m_: int(v) for m_, v in zip(table["method"], table["n_params"])})
-print("accuracy:", {m_: round(float(v), 2) for m_, v in zip(table["method"], table["accuracy"])})
 print("imbalance points:", len(deg_imb), "noise points:", len(deg_noise))

@@ -3,7 +3,6 @@ ensure_records loop (a counting fake runner; no training)."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ferlib import compare
@@ -207,14 +206,3 @@ def test_ensure_records_reads_committed_folder(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="must not run"):
         compare.ensure_records(["baseline"], profile="cpu", results_path=tmp_path / "build",
                                read_also=[committed], splits=_tiny_splits(), progress=False)
-
-
-def test_natural_clean_keeps_only_the_chapters_cell(tmp_path):
-    _rec(tmp_path, "cucn", 0, 0.5)                                   # natural, clean
-    _rec(tmp_path, "cucn", 1, 0.6, imbalance_ratio=None, noise_rate=0.0)   # stamped natural
-    _rec(tmp_path, "cucn", 2, 0.4, noise_rate=0.2)                   # a noise cell
-    _rec(tmp_path, "cucn", 3, 0.3, imbalance_ratio=10.0, noise_rate=0.0)   # an imbalance cell
-    _rec(tmp_path, "cucn", 4, 0.3, imbalance_ratio=1.0, noise_rate=0.0)    # ratio 1 is a grid cell
-    kept = compare.natural_clean(load_records(tmp_path))
-    assert sorted(kept["seed"]) == [0, 1]
-    assert len(compare.natural_clean(load_records(tmp_path / "none"))) == 0

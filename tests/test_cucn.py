@@ -474,6 +474,7 @@ def test_mixing_state_on_two_faces():
     st = mixing_state(model, ds, 1, 2)
     mu, logvar = model.eval().embed(torch.stack([ds[1][0], ds[2][0]]))
     u = relative_uncertainty(logvar)
+    u = u.detach()
     assert st["u_i"] == pytest.approx(float(u[0])) and st["w"] == pytest.approx(float(u[0] / u.sum()))
     mixed = st["w"] * mu[0] + (1 - st["w"]) * mu[1]
     p = torch.softmax(model.fc(mixed), 0).detach().numpy()

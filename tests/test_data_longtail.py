@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ferlib.data import (FaceDataset, class_balanced_sampler, flip_labels, long_tail_counts,
-                         make_long_tailed, stratified_cap, stratified_split)
+from ferlib.data import (FaceDataset, add_label_noise, class_balanced_sampler, flip_labels,
+                         long_tail_counts, make_long_tailed, stratified_cap, stratified_split)
 
 
 def _toy(counts, size=4):
@@ -49,6 +49,17 @@ def test_flip_labels_exact_rate_and_clean_labels():
     assert (flip_labels(ds, 0.2, seed=0).labels == noisy.labels).all()
     with pytest.raises(ValueError, match="rate"):
         flip_labels(ds, 1.5)
+
+
+def test_add_label_noise_is_flip_labels_with_the_experiments_options():
+    ds = _toy([40, 30, 20, 10])
+    assert add_label_noise(ds, 0.0) is ds                       # rate 0: the split itself
+    train = add_label_noise(ds, 0.2, seed=3)                    # training: clean labels kept
+    assert (train.labels == flip_labels(ds, 0.2, seed=3).labels).all()
+    assert (train.clean_labels == ds.labels).all()
+    val = add_label_noise(ds, 0.2, seed=3, keep_clean=False)    # validation: scored on the noise
+    assert val.clean_labels is None and (val.labels == train.labels).all()
+    assert val.extras["flipped"].sum() == 20
 
 
 def test_flip_targets_are_uniform_over_other_classes():

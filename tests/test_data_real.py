@@ -12,8 +12,8 @@ from PIL import Image
 from ferlib.data import BASIC7, CANONICAL, load_splits
 from ferlib.data.errors import DataFormatError
 from ferlib.data.fer2013 import load_fer2013
-from ferlib.data.folders import (ferplus_majority, load_affectnet, load_ferplus,
-                                 load_rafdb, load_sfew)
+from ferlib.data.ferplus import ferplus_majority, load_ferplus
+from ferlib.data.folders import load_affectnet, load_rafdb, load_sfew
 
 REAL_FER = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
 

@@ -86,3 +86,87 @@ def test_load_records_flattens(tmp_path):
 def test_load_records_missing_folder_is_empty(tmp_path):
     df = load_records(tmp_path / "absent")
     assert df.empty and "method" in df.columns
+
+
+# ----------------------------------------------------------------------------------------------
+# the record vocabulary: one definition of the natural, clean-label cell
+# ----------------------------------------------------------------------------------------------
+def test_cell_of_reads_the_condition_of_a_record():
+    from ferlib.records import cell_of, is_natural_clean
+
+    assert cell_of({}) == (None, 0.0)                                  # nothing stamped
+    assert cell_of({"imbalance_ratio": None, "noise_rate": None}) == (None, 0.0)
+    assert cell_of({"imbalance_ratio": float("nan")}) == (None, 0.0)   # a table's missing value
+    assert cell_of({"imbalance_ratio": 10, "noise_rate": 0.2}) == (10.0, 0.2)
+    assert is_natural_clean({"noise_rate": 0.0}) and is_natural_clean(None)
+    assert not is_natural_clean({"imbalance_ratio": 1})     # a balanced subsample: a grid cell
+    assert not is_natural_clean({"noise_rate": 0.1})
+    with pytest.raises(ValueError, match="r.json: params.imbalance_ratio = 'ten'"):
+        cell_of({"imbalance_ratio": "ten"}, "r.json")
+
+
+def _cell_record(folder, method, seed, acc, **params):
+    return write_record(folder, method=method, dataset="fer2013", split="PublicTest",
+                        metrics={"accuracy": acc, "mAP": acc, "min_class_recall": acc,
+                                 "max_class_recall": acc},
+                        params={"profile": "cpu", "backbone": "smallcnn", **params}, seed=seed,
+                        device="cpu", wall_time=1.0, extra={"baseline_metrics": {"accuracy": 0.1}})
+
+
+def test_select_filters_by_method_dataset_profile_seed_and_cell(tmp_path):
+    from ferlib.records import select
+
+    _cell_record(tmp_path, "latent-aug", 0, 0.5)                                     # natural
+    _cell_record(tmp_path, "latent_aug", 1, 0.6, imbalance_ratio=None, noise_rate=0.0)
+    _cell_record(tmp_path / "cells" / "a", "latent-aug", 2, 0.4, noise_rate=0.2)
+    _cell_record(tmp_path / "cells" / "b", "latent-aug", 3, 0.3, imbalance_ratio=10.0)
+    _cell_record(tmp_path / "cells" / "c", "latent-aug", 4, 0.3, imbalance_ratio=1.0)
+    _cell_record(tmp_path, "dan", 5, 0.7)
+    seeds = lambda df: sorted(df["seed"])
+    assert seeds(select(tmp_path, natural=True, clean=True)) == [0, 1, 5]
+    assert seeds(select(tmp_path, method="latent_aug", natural=True, clean=True)) == [0, 1]
+    assert seeds(select(tmp_path, natural=False)) == [3, 4]
+    assert seeds(select(tmp_path, clean=False)) == [2]
+    assert seeds(select(tmp_path, imbalance_ratio=1)) == [4]
+    assert seeds(select(tmp_path, noise_rate=0.2, natural=True)) == [2]
+    assert seeds(select(tmp_path, method=["dan", "latent-aug"], seed=5)) == [5]
+    assert len(select(tmp_path, profile="smoke")) == 0 and len(select(tmp_path, dataset="rafdb")) == 0
+    assert len(select(tmp_path / "none", natural=True)) == 0          # no folder: an empty table
+    assert len(select(tmp_path, pattern="*.json")) == 3               # top level only
+    # a loaded table works the same and keeps the row order
+    table = load_records(tmp_path, "**/*.json")
+    assert list(select(table, natural=True)["file"]) == [f for f in table["file"]
+                                                         if not f.startswith("cells/b")
+                                                         and not f.startswith("cells/c")]
+
+
+def test_a_ratio_1_record_is_natural_for_no_reader(tmp_path):
+    """A record of ``--imbalance 1`` (a balanced subsample of the training split) copied beside
+    the natural runs is counted by none of compare, the chapters' loaders or the scoreboard."""
+    from ferlib import compare
+    from ferlib.ahm.experiment import load_ahm_records
+    from ferlib.augment.experiment import committed_table1
+    from ferlib.models.cucn_experiment import load_table2_records
+    from ferlib.models.ean_experiment import load_noisy_records
+    from ferlib.scoreboard import scoreboard
+
+    for method in ("ahm", "baseline", "latent-aug", "cucn", "ean"):
+        _cell_record(tmp_path, method, 0, 0.40, noise_rate=0.0)               # natural, clean
+        _cell_record(tmp_path / "cells" / "ir1_noise0", method, 0, 0.90,      # ratio 1
+                     imbalance_ratio=1.0, noise_rate=0.0)
+    recs = compare.load_all_records(tmp_path)
+    assert len(recs) == 10
+    table = compare.comparison_table(recs, "fer2013", profile="cpu")
+    assert set(table["method"]) == {"ahm", "baseline", "latent_aug", "cucn", "ean"}
+    assert (table["n_runs"] == 1).all() and np.allclose(table["accuracy"], 0.40)
+    # the ratio-1 cell is a cell of its own
+    at_1 = compare.comparison_table(recs, "fer2013", profile="cpu", cell={"imbalance_ratio": 1})
+    assert np.allclose(at_1["accuracy"], 0.90)
+    assert list(load_ahm_records(tmp_path)["accuracy"]) == [0.40]
+    t1 = committed_table1(tmp_path)[("fer2013", "cpu")]
+    assert list(t1["accuracy"]) == [0.40, 0.40]                              # baseline, latent-aug
+    assert list(load_table2_records(tmp_path)["accuracy"]) == [0.40]
+    assert list(load_noisy_records(tmp_path)["accuracy"]) == [0.40, 0.40]    # baseline, ean
+    board = scoreboard(tmp_path).set_index("id")
+    assert board.loc["ahm-fer2013", "ours"] == pytest.approx(40.0)
+    assert board.loc["ahm-fer2013-gain", "ours"] == pytest.approx(0.0)       # 40 - 40, not 90 - ...

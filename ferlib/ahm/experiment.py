@@ -204,15 +204,13 @@ def compare_with_paper(run_or_records, dataset: str) -> str:
 
 
 def load_ahm_records(folder) -> pd.DataFrame:
-    """Committed ``ahm`` records with their baseline accuracy and the gain (empty if none)."""
-    from ferlib.records import load_records
+    """Committed ``ahm`` records of the natural, clean-label cell (not a degradation-grid cell of
+    chapter 07) with their baseline accuracy and the gain (empty if none)."""
+    from ferlib.records import read_record, select
 
-    from ferlib.records import read_record
-
-    df = load_records(folder, "**/*.json")
-    if df.empty or "method" not in df:
+    df = select(folder, method="ahm", natural=True, clean=True).reset_index(drop=True)
+    if df.empty:
         return pd.DataFrame()
-    df = df[df["method"] == "ahm"].reset_index(drop=True)
     extras = [read_record(Path(folder) / f).get("extra") or {} for f in df["file"]]
     df["baseline_accuracy"] = [(e.get("baseline_metrics") or {}).get("accuracy", np.nan) for e in extras]
     df["gain_points"] = 100 * (df["accuracy"] - df["baseline_accuracy"])

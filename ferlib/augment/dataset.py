@@ -1,5 +1,6 @@
 """Latent augmentation of training batches (Li et al., "balanced mixed data"; chapter
-notebooks/04_latent_covariance_augmentation, "Training on the augmented mix").
+notebooks/04_latent_covariance_augmentation, "Table I: none, balanced resampling, latent
+augmentation").
 
 The paper samples class-balanced batches and mixes original and generated images, half of each
 batch generated (an augmented share of 0.5). Here ``aug_ratio`` (default 0.5, the paper's) is
@@ -80,9 +81,9 @@ class LatentAugmentation:
     def __init__(self, vaegan: nn.Module, stats: ClassLatentStats, s: float = 1.0,
                  aug_ratio: float = 0.5, clean_epochs_from: int | None = None,
                  method: str = "correct", base_loss=None, seed: int = 0):
-        from ferlib.augment.latent import _check_strength
+        from ferlib.augment.latent import check_strength
 
-        self.s = _check_strength(s)
+        self.s = check_strength(s)
         if not 0.0 <= aug_ratio <= 1.0:
             raise ValueError(f"aug_ratio must be in [0, 1], got {aug_ratio}")
         if stats.latent_dim != vaegan.latent_dim:

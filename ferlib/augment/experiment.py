@@ -335,9 +335,8 @@ def run_latent_augmentation(splits, vaegan: VAEGAN, stats: ClassLatentStats, pro
     model = build_baseline_model(splits, prof, bb)
     aug = LatentAugmentation(vaegan, stats, s=strength, aug_ratio=aug_ratio, method=method,
                              clean_epochs_from=clean_epochs_from(prof.epochs, clean_last), seed=seed)
-    res = fit(model, splits.train, splits.val, test_set=splits.test, epochs=prof.epochs,
-              batch_size=prof.batch_size, lr=prof.lr, sampler="balanced", loss_fn=aug, device=device,
-              seed=seed, progress=progress, num_workers=prof.num_workers)
+    res = fit(model, splits.train, splits.val, test_set=splits.test, **prof.fit_options(),
+              sampler="balanced", loss_fn=aug, device=device, seed=seed, progress=progress)
     params = _params(prof, bb, prof.epochs, {"sampler": "balanced", "strength": strength,
                                              "aug_ratio": aug_ratio, "clean_last": clean_last,
                                              "sampling": method, "latent_dim": stats.latent_dim,
@@ -374,9 +373,9 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
     if mode == "latent-aug":
         loss = LatentAugmentation(vaegan, stats, s=strength, aug_ratio=aug_ratio, base_loss=loss, seed=seed,
                                   clean_epochs_from=clean_epochs_from(prof.epochs, clean_last))
-    res = fit(model, tr, splits.val, test_set=splits.test, epochs=prof.epochs, batch_size=prof.batch_size,
-              lr=prof.lr, sampler=None if mode == "none" else "balanced", loss_fn=loss, device=device,
-              seed=seed, progress=progress, num_workers=prof.num_workers)
+    res = fit(model, tr, splits.val, test_set=splits.test, **prof.fit_options(),
+              sampler=None if mode == "none" else "balanced", loss_fn=loss, device=device,
+              seed=seed, progress=progress)
     extra = {"sampler": "shuffle" if mode == "none" else "balanced", "num_heads": num_heads,
              "affinity_weight": 1.0, "partition_weight": 1.0}
     if mode == "latent-aug":
@@ -475,14 +474,12 @@ def committed_table1(folder) -> dict[tuple[str, str], pd.DataFrame]:
     """Table I from the committed records in ``folder`` (recursive; natural imbalance and clean
     labels only), one :func:`compare_with_paper` table per (dataset, profile); the newest record
     of a row wins. Empty when there are none."""
-    from ferlib.compare import natural_clean
-    from ferlib.records import load_records
+    from ferlib.records import select
 
-    df = load_records(folder, "**/*.json")
-    if len(df) == 0 or "method" not in df.columns:
+    # the chapter's table: natural class balance, clean labels (not a degradation-grid cell)
+    df = select(folder, method=list(_TABLE1_ROWS), natural=True, clean=True)
+    if len(df) == 0:
         return {}
-    df = df[df["method"].isin(list(_TABLE1_ROWS))]
-    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
     out = {}
     for (ds, prof), part in df.groupby(["dataset", "param/profile"], sort=True):
         part = part.drop_duplicates("method", keep="last")

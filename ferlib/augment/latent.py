@@ -1,5 +1,6 @@
 """Class-covariance sampling in the VAE-GAN latent space (Li et al., Eq. for z'), chapter
-notebooks/04_latent_covariance_augmentation, "Sampling from the class covariance".
+notebooks/04_latent_covariance_augmentation, "The latent space of each class" and "Correct versus
+literal sampling".
 
 Li et al. encode every training image with E, take the encoder means ``mu(x)``, estimate for
 each class c the covariance ``Sigma_c`` of those means, and draw augmentations of an image x of
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 
 __all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt",
-           "SAMPLING_METHODS", "SHRINKAGE"]
+           "check_strength", "SAMPLING_METHODS", "SHRINKAGE"]
 
 SAMPLING_METHODS = ("correct", "literal", "literal-diag")
 SHRINKAGE = ("ledoit-wolf", "oas", None)
@@ -51,7 +52,9 @@ def _as_tensor(a, name: str) -> torch.Tensor:
     return a
 
 
-def _check_strength(s) -> float:
+def check_strength(s) -> float:
+    """The augmentation strength ``s`` of the z' draw (see the module docstring) as a float; a
+    non-number is a TypeError, a negative or non-finite value a ValueError."""
     try:
         s = float(s)
     except (TypeError, ValueError):
@@ -97,7 +100,7 @@ def sample_latent(mu_x, cov_c, s: float = 1.0, n: int = 1, generator: torch.Gene
     (Cov = s^2 diag(Sigma)^2). ``sqrt_cov`` optionally passes a precomputed L (same shape as
     cov_c). Returns (B, n, d) (or (n, d) for a 1-D mu_x).
     """
-    s = _check_strength(s)
+    s = check_strength(s)
     if method not in SAMPLING_METHODS:
         raise ValueError(f"unknown sampling method {method!r}: choose one of {SAMPLING_METHODS}")
     if not isinstance(n, (int, np.integer)) or n < 1:

@@ -1,5 +1,5 @@
 """Parse once, load fast: the NumPy cache of the real-data readers (chapter 01_data,
-"Bringing your own data").
+"FER2013").
 
 A parsed dataset is stored as an uncompressed ``.npz`` in the cache folder (``$FERLIB_CACHE``
 or ``~/.cache/ferlib``; never next to the data, which may be read-only). Its file name holds a

@@ -1,4 +1,4 @@
-"""Difficulty calibration of SynthFACS (chapter 01_data, "Difficulty calibration").
+"""Difficulty calibration of SynthFACS (chapter 01_data, "How hard is SynthFACS?").
 
 The benchmark is useful only if a plain classifier neither solves it nor fails: the target
 (issue "Data") is an overall accuracy between 55 % and 85 % on the balanced test split of a
@@ -50,9 +50,10 @@ def calibrate_synthfacs(profile="cpu", seed: int = 0, device="auto", config: Syn
     bb = backbone or prof.backbone
     n_epochs = int(epochs or prof.epochs)
     set_seed(seed)
-    model = build_backbone(bb, num_classes=7, in_channels=1, width=prof.width, image_size=prof.image_size)
-    res = fit(model, data["train"], data["val"], test_set=data["test"], epochs=n_epochs,
-              batch_size=prof.batch_size, lr=prof.lr, device=device, seed=seed, progress=progress)
+    model = build_backbone(bb, num_classes=7, in_channels=1, width=prof.width, image_size=prof.image_size,
+                           dropout=prof.dropout)
+    res = fit(model, data["train"], data["val"], test_set=data["test"], **prof.fit_options(n_epochs),
+              device=device, seed=seed, progress=progress)
     m = res.test_metrics
     spread = float(m["max_class_recall"] - m["min_class_recall"])
     ok = bool(TARGET_ACCURACY[0] <= m["accuracy"] <= TARGET_ACCURACY[1] and spread >= TARGET_RECALL_SPREAD)

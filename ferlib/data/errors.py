@@ -1,10 +1,12 @@
-"""Error messages shared by the real-data loaders (chapter 01_data, "Bringing your own data").
+"""Error messages shared by the real-data loaders (chapter 01_data, "FER2013").
 
 ferlib never downloads data: a missing dataset is an error saying which files to get and
 where they are published (by name; no URL is fetched)."""
 from __future__ import annotations
 
-__all__ = ["DataFormatError", "WHERE_TO_GET", "missing_root_message"]
+from pathlib import Path
+
+__all__ = ["DataFormatError", "WHERE_TO_GET", "missing_root_message", "existing_root"]
 
 
 class DataFormatError(ValueError):
@@ -36,3 +38,14 @@ def missing_root_message(dataset: str, root) -> str:
     return (f"{head}. ferlib never downloads data: put {what} in a folder and pass it as "
             f"data_root. Get it from {where}. The SynthFACS benchmark (dataset='synthfacs') "
             f"needs no files.")
+
+
+def existing_root(dataset: str, root) -> Path:
+    """``root`` as a Path when it exists; otherwise FileNotFoundError with
+    :func:`missing_root_message` (what to get and where)."""
+    if root is None:
+        raise FileNotFoundError(missing_root_message(dataset, None))
+    p = Path(root).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(missing_root_message(dataset, p))
+    return p

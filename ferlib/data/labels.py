@@ -1,5 +1,5 @@
 """One canonical label order for every dataset, and each dataset's own order mapped to it
-(chapter 01_data, "Label orders").
+(chapter 01_data, "FER2013").
 
 The canonical order is FER2013's, extended by Contempt for FERPlus and AffectNet, so a
 FER2013 label needs no mapping. Sources: FER2013 README; RAF-DB ``list_patition_label.txt``

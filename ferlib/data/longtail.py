@@ -6,7 +6,8 @@
   tail class ``n_max / ratio``.
 * :func:`flip_labels` is the symmetric-noise protocol of SCN / RUL / EAC (reference-facts,
   "Label noise protocol"): exactly ``round(rate * N)`` samples get a uniformly random
-  *different* class; the clean labels are kept for evaluation.
+  *different* class; the clean labels are kept for evaluation. :func:`add_label_noise` is the
+  form the experiments use (rate 0 is a no-op; a validation split can drop its clean labels).
 * :func:`class_balanced_sampler` draws every class with probability 1/K
   (:class:`torch.utils.data.WeightedRandomSampler` with weights ``1 / n_y``).
 * :func:`stratified_split` and :func:`stratified_cap` keep class proportions
@@ -20,8 +21,8 @@ from torch.utils.data import WeightedRandomSampler
 
 from .dataset import FaceDataset
 
-__all__ = ["long_tail_counts", "make_long_tailed", "flip_labels", "class_balanced_sampler",
-           "stratified_split", "stratified_cap"]
+__all__ = ["long_tail_counts", "make_long_tailed", "flip_labels", "add_label_noise",
+           "class_balanced_sampler", "stratified_split", "stratified_cap"]
 
 
 def long_tail_counts(n_max: int, num_classes: int, imbalance_ratio: float) -> np.ndarray:
@@ -94,6 +95,21 @@ def flip_labels(ds: FaceDataset, rate: float, seed: int = 0) -> FaceDataset:
     extras = dict(ds.extras)
     extras["flipped"] = flipped
     return FaceDataset(ds.images, noisy, ds.class_names, ds.name, ds.split, clean.copy(), extras)
+
+
+def add_label_noise(ds: FaceDataset, rate: float, seed: int = 0,
+                    keep_clean: bool = True) -> FaceDataset:
+    """:func:`flip_labels` as the SCN / EAN experiments apply it (a fixed share ``rate`` of
+    samples gets a uniformly random different class); ``rate`` 0 returns ``ds`` itself.
+    ``keep_clean=False`` drops the clean labels, so evaluation on the result scores the noisy
+    labels (a realistic validation split for model selection)."""
+    if rate == 0:
+        return ds
+    noisy = flip_labels(ds, rate, seed)
+    if keep_clean:
+        return noisy
+    return FaceDataset(noisy.images, noisy.labels, noisy.class_names, noisy.name, noisy.split,
+                       None, dict(noisy.extras))
 
 
 def class_balanced_sampler(labels, num_samples: int | None = None, seed: int = 0) -> WeightedRandomSampler:

@@ -1,5 +1,5 @@
 """One entry point from a dataset name to train / val / test splits (chapter 01_data,
-"Splits and protocols").
+"The splits the chapters use").
 
 ``load_splits("synthfacs", profile="smoke")`` needs no files. Real datasets read from
 ``data_root`` (never downloaded). Protocol (reference-facts, "How published numbers are made"):
@@ -77,7 +77,8 @@ def _load_real(dataset: str, data_root, progress: bool, image_size: int, graysca
         from .fer2013 import load_fer2013
         return load_fer2013(data_root, progress=progress)
     from . import folders
-    loader = {"ferplus": folders.load_ferplus, "rafdb": folders.load_rafdb,
+    from .ferplus import load_ferplus
+    loader = {"ferplus": load_ferplus, "rafdb": folders.load_rafdb,
               "affectnet": folders.load_affectnet, "sfew": folders.load_sfew}[dataset]
     if dataset == "ferplus":
         return loader(data_root, progress=progress)

@@ -107,7 +107,7 @@ _OCC_NAMES = ("none", "glasses", "sunglasses", "hand")
 @dataclass
 class SynthFACSConfig:
     """Knobs of the generator. Defaults are the calibrated benchmark (notebooks/01_data,
-    "Difficulty calibration"); ``strength`` fields scale a whole nuisance (0 turns it off).
+    "How hard is SynthFACS?"); ``strength`` fields scale a whole nuisance (0 turns it off).
 
     Expression: each non-neutral face has an apex strength ~ U(``intensity``) and each active
     AU that strength plus U(-``au_jitter``, ``au_jitter``), clipped to [0.05, 1]. A prototype AU
@@ -726,7 +726,7 @@ def make_synthfacs_split(n: int, seed: int = 0, size: int | None = None,
 
     ``imbalance`` defaults to ``config.imbalance`` for "train" and "balanced" otherwise.
     ``condition`` (see :data:`CONDITIONS`) renders the *same* faces with one nuisance
-    changed, for ablations (notebooks/01_data, "Nuisance ablations"). Identities of
+    changed, for ablations (notebooks/01_data, "Nuisance factors"). Identities of
     train, val and test are disjoint.
     """
     cfg = config or SynthFACSConfig()

@@ -1,6 +1,7 @@
 """Backbones shared by every chapter: a small VGG-style CNN and torchvision ResNets adapted to
 grey 48x48 faces (FER2013) and to larger RGB faces (RAF-DB 100x100, 224x224), with an
-optional CBAM module in every residual block. See notebooks/02_baseline ("The backbone") and,
+optional CBAM module in every residual block. See notebooks/00_introduction ("How the profiles
+work": the backbone of each profile), notebooks/02_baseline ("Live run at this profile") and,
 for CBAM, notebooks/06_uncertainty_and_imbalance.
 
 Every backbone has the same interface::
@@ -64,9 +65,12 @@ from ferlib.models.cbam import CBAM
 __all__ = ["BackboneConfig", "build_backbone", "small_cnn", "resnet18", "resnet34", "resnet50",
            "resnet101", "SmallCNN", "FERResNet", "CBAMBasicBlock", "CBAMBottleneck",
            "BACKBONES", "STEMS", "default_stem", "LoadReport", "load_checkpoint",
-           "save_backbone", "load_backbone", "extract_state_dict"]
+           "save_backbone", "load_backbone", "extract_state_dict", "backbone_label"]
 
-BACKBONES = ("smallcnn", "resnet18", "resnet34", "resnet50", "resnet101")
+BACKBONES = ("smallcnn", "minixception", "resnet18", "resnet34", "resnet50", "resnet101")
+#: how tables and figures name each backbone (the papers' spelling)
+BACKBONE_LABELS = {"smallcnn": "SmallCNN", "minixception": "mini-Xception", "resnet18": "ResNet-18",
+                   "resnet34": "ResNet-34", "resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 STEMS = ("small", "small_s2", "torchvision")
 _RESNET_LAYOUT = {  # name -> (block kind, blocks per stage); He et al. 2016, Table 1
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -75,6 +79,11 @@ _RESNET_LAYOUT = {  # name -> (block kind, blocks per stage); He et al. 2016, Ta
     "resnet101": ("bottleneck", (3, 4, 23, 3)),
 }
 CHECKPOINT_FORMAT = 1
+
+
+def backbone_label(name: str) -> str:
+    """The display name of a backbone (``"resnet18"`` -> ``"ResNet-18"``); other names unchanged."""
+    return BACKBONE_LABELS.get(name, name)
 
 
 def default_stem(image_size: int) -> str:
@@ -97,6 +106,7 @@ class BackboneConfig:
     cbam: bool = False
     image_size: int = 48
     stem: str | None = None
+    dropout: float = 0.0   # before the linear classifier ``fc`` (forward only, not forward_features)
 
     def __post_init__(self):
         if self.name not in BACKBONES:
@@ -109,6 +119,8 @@ class BackboneConfig:
             raise ValueError(f"unknown stem {self.stem!r}: choose one of {', '.join(STEMS)} or None")
         if not isinstance(self.cbam, bool):
             raise TypeError(f"backbone cbam must be True or False, got {self.cbam!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"backbone dropout must be a number in [0, 1), got {self.dropout!r}")
 
 
 def _check_input(x: torch.Tensor, in_channels: int, who: str) -> None:
@@ -149,6 +161,7 @@ class SmallCNN(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = widths[-1]
         self.map_channels = widths[-1]
+        self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.feature_dim, config.num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -165,7 +178,7 @@ class SmallCNN(nn.Module):
         return torch.flatten(self.avgpool(self.forward_map(x)), 1)  # (B, D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.forward_features(x))  # (B, K)
+        return self.fc(self.dropout(self.forward_features(x)))  # (B, K)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,6 +251,7 @@ class FERResNet(ResNet):
                 m.reset_parameters()
         self.feature_dim = 512 * block.expansion
         self.map_channels = 512 * block.expansion
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward_map(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.config.in_channels, self.config.name)
@@ -251,30 +265,92 @@ class FERResNet(ResNet):
         return torch.flatten(self.avgpool(self.forward_map(x)), 1)  # (B, 512e)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.forward_features(x))  # (B, K)
+        return self.fc(self.dropout(self.forward_features(x)))  # (B, K)
+
+
+# ----------------------------------------------------------------------------------------------
+# mini-Xception (depthwise-separable residual modules)
+# ----------------------------------------------------------------------------------------------
+def _separable(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False),  # depthwise
+            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)]   # pointwise
+
+
+class _XceptionModule(nn.Module):
+    """Two separable convs and a 3x3 stride-2 max-pool, plus a 1x1 stride-2 shortcut."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.body = nn.Sequential(*_separable(cin, cout), nn.ReLU(inplace=True),
+                                  *_separable(cout, cout), nn.MaxPool2d(3, stride=2, padding=1))
+        self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False),
+                                      nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.shortcut(x)  # (B, cout, H/2, W/2)
+
+
+class MiniXception(nn.Module):
+    """The mini-Xception of Arriaga, Valdenegro-Toro & Ploeger (2017), the network of the ``fer``
+    package: two 3x3 convs (``width`` channels), then four residual modules of depthwise-separable
+    convs with ``width * (2, 4, 8, 16)`` channels, each halving the map; global average pool and a
+    linear classifier (the paper's last conv to K channels, written as ``fc``)."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        w = config.width
+        layers: list[nn.Module] = [*_conv_bn(config.in_channels, w), nn.ReLU(inplace=True),
+                                   *_conv_bn(w, w), nn.ReLU(inplace=True)]
+        cin = w
+        for mult in (2, 4, 8, 16):
+            layers.append(_XceptionModule(cin, w * mult))
+            cin = w * mult
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = self.map_channels = cin
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(cin, config.num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.config.in_channels, "minixception")
+        return self.features(x)  # (B, 16w, H/16, W/16)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.avgpool(self.forward_map(x)), 1)  # (B, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.forward_features(x)))  # (B, K)
 
 
 # ----------------------------------------------------------------------------------------------
 # builder and factories
 # ----------------------------------------------------------------------------------------------
 def _build(config: BackboneConfig) -> nn.Module:
-    if config.name == "smallcnn":
+    if config.name in ("smallcnn", "minixception"):
         if config.stem is not None:
-            raise ValueError("stem= applies to ResNets only, not to smallcnn")
-        return SmallCNN(config)
+            raise ValueError(f"stem= applies to ResNets only, not to {config.name}")
+        if config.cbam and config.name == "minixception":
+            raise ValueError("cbam=True is not available for minixception")
+        return SmallCNN(config) if config.name == "smallcnn" else MiniXception(config)
     return FERResNet(config)
 
 
 def build_backbone(name: str, num_classes: int, in_channels: int = 1, width: int = 16,
-                   cbam: bool = False, image_size: int = 48, stem: str | None = None) -> nn.Module:
+                   cbam: bool = False, image_size: int = 48, stem: str | None = None,
+                   dropout: float = 0.0) -> nn.Module:
     """Build backbone ``name`` (one of :data:`BACKBONES`) for ``num_classes`` classes.
 
     ``width``: small CNN base width (ignored by ResNets). ``image_size``: side of the input,
     used to pick the ResNet stem when ``stem`` is None (module docstring). ``cbam``: CBAM in
-    every block / stage (Woo et al. 2018).
+    every block / stage (Woo et al. 2018). ``dropout``: before ``fc`` in ``forward``.
     """
     return _build(BackboneConfig(name=name, num_classes=num_classes, in_channels=in_channels,
-                                 width=width, cbam=cbam, image_size=image_size, stem=stem))
+                                 width=width, cbam=cbam, image_size=image_size, stem=stem,
+                                 dropout=float(dropout)))
 
 
 def small_cnn(num_classes: int, **kwargs) -> SmallCNN:
@@ -482,7 +558,7 @@ def load_backbone(path, *, verbose: bool = False) -> nn.Module:
     meta = dict(obj.get("meta") or {})
     cfg = obj.get("backbone_config")
     if cfg is None:
-        keys = ("name", "num_classes", "in_channels", "width", "cbam", "image_size", "stem")
+        keys = ("name", "num_classes", "in_channels", "width", "cbam", "image_size", "stem", "dropout")
         if not all(k in meta for k in keys[:2]):
             raise ValueError(f"{path}: holds no backbone_config and its meta lacks name/num_classes; "
                              "cannot rebuild the model")

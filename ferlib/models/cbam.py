@@ -1,6 +1,6 @@
 """CBAM: Convolutional Block Attention Module (Woo, Park, Lee & Kweon, ECCV 2018).
 
-Explained in the book chapter notebooks/06_uncertainty_and_imbalance ("CBAM"), where the CUCN
+Explained in the book chapter notebooks/06_uncertainty_and_imbalance ("The paper's idea, in equations"), where the CUCN
 model (Fan et al.) places it inside every ResNet-18 BasicBlock. The module follows the
 authors' reference code (Jongchan/attention-module, ``cbam.py``):
 
@@ -79,7 +79,7 @@ class SpatialGate(nn.Module):
 
 class CBAM(nn.Module):
     """Channel gate then spatial gate (Woo et al., ECCV 2018, Eqs. 1-3); output has the input's
-    shape. See notebooks/06_uncertainty_and_imbalance, "CBAM", and the module docstring.
+    shape. See notebooks/06_uncertainty_and_imbalance, "The paper's idea, in equations", and the module docstring.
 
     Args:
         channels: C of the (B, C, H, W) input.

@@ -106,7 +106,7 @@ def class_weights(counts=None, method: str = "effective", beta: float = 0.999,
     that the weighting makes the model attend to the small classes. Only the second reduces the
     error on minority classes (a larger weight scales that class's gradient), so here the
     minority classes get the larger weights. See notebooks/06_uncertainty_and_imbalance,
-    "Class weights".
+    "The data and its weights".
     """
     if method not in CLASS_WEIGHT_METHODS:
         raise ValueError(f"unknown class-weight method {method!r}: choose one of "
@@ -198,7 +198,8 @@ def mix_features(mu: torch.Tensor, logvar: torch.Tensor, perm: torch.Tensor,
                  weighting: str = "rul") -> tuple[torch.Tensor, torch.Tensor]:
     """Mixed feature ``w_i mu_i + (1 - w_i) mu_perm[i]`` (RUL; CUCN Eq. 2) and the weights.
 
-    Returns ``(mixed (B, D), w (B,))``. See notebooks/06_uncertainty_and_imbalance, "Mixing".
+    Returns ``(mixed (B, D), w (B,))``. See notebooks/06_uncertainty_and_imbalance,
+    "From-scratch check of the key equations".
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} differ in shape")

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ferlib.config import get_profile, resolve_device
+from ferlib.models import backbones
 from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
                                 predict_fn, relative_uncertainty, resolve_class_weights)
 
@@ -157,6 +158,7 @@ def build_variant_model(variant: Variant, splits, profile="smoke", backbone: str
     size = int(train.image_size[0])
     net = build_backbone(backbone or prof.backbone, num_classes=train.num_classes,
                          in_channels=train.in_channels, width=prof.width, cbam=variant.cbam,
+                         dropout=prof.dropout,
                          image_size=size)
     if not variant.mix:
         return net
@@ -171,14 +173,9 @@ class VariantRun(NamedTuple):
     class_weight: torch.Tensor | None
 
 
-def _backbone_label(name: str) -> str:
-    return {"resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
-            "resnet101": "ResNet-101", "smallcnn": "SmallCNN"}.get(name, name)
-
-
 #: the full profile follows the paper: Adam, the classifier at 5x the backbone's learning rate
-#: (5e-4 vs 1e-4 in the paper), ExponentialLR(0.9); smoke and cpu use one Adam learning rate
-#: (the profile's) for every parameter and no schedule
+#: (5e-4 vs 1e-4 in the paper), ExponentialLR(0.9); smoke and cpu train with the profile's own
+#: recipe (ferlib.config, notebooks/02_baseline), one learning rate for every parameter
 HEAD_LR_FACTOR = {"full": 5.0}
 
 
@@ -231,7 +228,7 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
-    variant = variant.on(_backbone_label(bb))       # the label names the backbone that runs
+    variant = variant.on(backbones.backbone_label(bb))       # the label names the backbone that runs
     n_epochs = int(epochs or prof.epochs)
     train = splits.train if train_set is None else train_set
     cw = resolve_class_weights(class_weights, train.class_counts(), beta) if variant.weighted else None
@@ -244,13 +241,17 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
         scheduler = lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)  # noqa: E731
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / (
         variant.method.replace(":", "_").replace("+", "_") + method_suffix.replace(":", "_"))
-    result = fit(model, train, splits.val, test_set=splits.test, epochs=n_epochs,
-                 batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss, predict_fn=predict_fn,
-                 optimizer=optimizer_factory(model, prof.lr, head_factor), scheduler=scheduler, device=device, seed=seed, checkpoint_dir=ckpt,
-                 progress=progress, num_workers=prof.num_workers)
+    opts = prof.fit_options(n_epochs)
+    if head_factor != 1.0:   # the paper's two learning rates (Adam)
+        opts["optimizer"] = optimizer_factory(model, prof.lr, head_factor, opts["weight_decay"])
+    result = fit(model, train, splits.val, test_set=splits.test, **opts,
+                 loss_fn=loss, predict_fn=predict_fn, scheduler=scheduler, device=device,
+                 seed=seed, checkpoint_dir=ckpt, progress=progress)
     params = {"profile": prof.name, "backbone": bb, "width": prof.width, "epochs": n_epochs,
-              "batch_size": prof.batch_size, "lr": prof.lr, "optimizer": "Adam",
-              "weight_decay": 1e-4, "scheduler": "ExponentialLR(0.9)" if scheduler else None,
+              "batch_size": prof.batch_size, "lr": prof.lr,
+              "optimizer": "adam" if head_factor != 1.0 else (prof.optimizer or "adam"),
+              "weight_decay": opts["weight_decay"], "schedule": opts.get("schedule"),
+              "scheduler": "ExponentialLR(0.9)" if scheduler else None,
               "head_lr": head_factor * prof.lr, "variant": variant.label,
               "reading": variant.reading, "paper_row": variant.paper_row, "weighted": variant.weighted, "cbam": variant.cbam,
               "mix": variant.mix, "class_weights": _weights_spec(class_weights) if variant.weighted else None,
@@ -314,7 +315,7 @@ def run_table2(splits, *, profile="smoke", device="auto", seed: int = 0,
                reading: str = "mixing") -> Table2:
     """Train every rung of :func:`table2_variants` (``reading``) on the same splits and seed."""
     prof = get_profile(profile)
-    label = _backbone_label(backbone or prof.backbone)
+    label = backbones.backbone_label(backbone or prof.backbone)
     runs = {}
     for variant in table2_variants(use_cbam, mix, label, reading):
         runs[variant.method] = run_variant(
@@ -350,14 +351,10 @@ def load_table2_records(folder) -> pd.DataFrame | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    from ferlib.compare import natural_clean
-    from ferlib.records import load_records
+    from ferlib.records import select
 
-    df = load_records(folder, "**/*.json")
-    if df is None or len(df) == 0 or "method" not in df.columns:
-        return None
-    df = df[df["method"].isin(set(RUNGS))]
-    df = natural_clean(df)   # the chapter's table, not a degradation-grid cell
+    # the chapter's table: natural class balance, clean labels (not a degradation-grid cell)
+    df = select(folder, method=set(RUNGS), natural=True, clean=True)
     return df.reset_index(drop=True) if len(df) else None
 
 
@@ -371,7 +368,7 @@ def committed_table2(records: pd.DataFrame) -> dict[tuple[str, str], pd.DataFram
         t = part.drop_duplicates("method", keep="last")
         # the rung's label from the backbone it ran on (records before this label fix say ResNet-18)
         bb = str(t["param/backbone"].iloc[0]) if "param/backbone" in t else "resnet18"
-        labels = {m: v.on(_backbone_label(bb)).label for m, v in RUNGS.items()}
+        labels = {m: v.on(backbones.backbone_label(bb)).label for m, v in RUNGS.items()}
         t = t.assign(setup=t["method"].map(labels))
         t = t.assign(_o=t["method"].map(order).fillna(len(order))).sort_values("_o")
         cols = ["method", "setup", "accuracy", "min_class_recall", "max_class_recall"]

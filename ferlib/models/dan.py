@@ -1,5 +1,6 @@
 """DAN, "Distract Your Attention" (Wen et al. 2023), the second classifier of Li et al.'s
-Table I; chapter notebooks/04_latent_covariance_augmentation, "DAN".
+Table I; chapter notebooks/04_latent_covariance_augmentation, "Table I: none, balanced resampling, latent
+augmentation".
 
 Three parts, following the authors' reference code (yaoing/DAN, see reference facts "DAN"):
 

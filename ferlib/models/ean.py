@@ -1,7 +1,8 @@
 """EAN: a graph over each mini-batch, regularised by the labels, classified by a GCN.
 
 Du et al., "EAN" (the third paper of the book), Sec. 2.3-2.4, Eq. 3-8. The book chapter is
-notebooks/05_adjacency_threshold_tuning (sections named after the equations below).
+notebooks/05_adjacency_threshold_tuning, "The paper's idea, in equations" (each equation below
+is named there) and "A worked example by hand" (Eq. 3-7 computed on four vectors).
 
 Pipeline for a batch of B images::
 
@@ -103,7 +104,7 @@ def cosine_similarity_matrix(features: torch.Tensor, eps: float = 1e-12,
     ``center=True`` subtracts the batch mean first (not in the paper): pooled post-ReLU
     features are non-negative and share a large common direction, so their raw cosines crowd
     near 1 and no fixed tau separates classes; centring spreads them over [-1, 1].
-    See notebooks/05_adjacency_threshold_tuning, "Eq. 3".
+    See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
     """
     h = _check_features(features).float()                          # (B, D)
     if center:
@@ -153,7 +154,7 @@ def hard_adjacency(cs: torch.Tensor, tau1: float, tau2: float | None = None,
     """Eq. 4 as printed: ``A[i, j] = 1`` if ``C_s >= tau1`` or (two thresholds) ``C_s <= tau2``.
 
     Float tensor of 0/1, (B, B), no gradient. ``self_loops=False`` zeroes the diagonal (see the
-    module docstring). See notebooks/05_adjacency_threshold_tuning, "Eq. 4".
+    module docstring). See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
     """
     _check_square(cs, "C_s")
     check_thresholds(tau1, tau2)
@@ -223,7 +224,7 @@ def adj_loss(a: torch.Tensor, a_mask: torch.Tensor, alpha: float = 0.1,
     labels cost nothing) and scales like B^4. ``normalize=True`` divides by ``sum(A_mask)^2``
     (the squared share of missing same-label edges, times alpha; 0 when the batch has no
     same-label pair). The chapter's experiments use ``normalize=True``.
-    See notebooks/05_adjacency_threshold_tuning, "Eq. 6".
+    See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
     """
     _check_square(a, "A")
     _check_square(a_mask, "A_mask")
@@ -248,7 +249,7 @@ def normalized_adjacency(a: torch.Tensor, normalization: str = "sym") -> torch.T
     ``normalization="row"`` gives ``D~^-1 (A + I)`` of the reference GCN code (Kipf & Welling).
     A must be non-negative (every degree is then >= 1, so no division by zero); a soft A
     (values in (0, 1), symmetric like C_s) goes through the same formula.
-    See notebooks/05_adjacency_threshold_tuning, "Eq. 7-8".
+    See notebooks/05_adjacency_threshold_tuning, "The paper's idea, in equations".
     """
     _check_square(a, "A")
     if normalization not in NORMALIZATIONS:
@@ -403,7 +404,7 @@ class EAN(nn.Module):
     (True) or off (False, A = I); by default it follows the warm-up schedule in training and
     ``config.graph_at_eval`` in eval mode. The last batch's ``features``, ``C_s``, ``A`` (None
     when A = I) are kept in ``self.last`` for the loss and for plots.
-    See notebooks/05_adjacency_threshold_tuning, "Eq. 7-8".
+    See notebooks/05_adjacency_threshold_tuning, "The paper's idea, in equations".
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, config: EANConfig | None = None):

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 
 from ferlib.config import get_profile
+from ferlib.data import add_label_noise, stratified_cap
 from ferlib.models.ean import (DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss, adj_loss,
                                adjacency, build_ean,
                                cosine_similarity_matrix, ean_predict_batch, ean_predict_single,
@@ -40,8 +41,8 @@ from ferlib.models.ean import (DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss, a
 __all__ = ["HAND_FEATURES", "HAND_LABELS", "hand_example", "edge_stats", "threshold_sweep",
            "choose_tau", "plot_threshold_sweep", "adjacency_state", "plot_adjacency_panel",
            "adjacency_explorer", "stratified_batch", "baseline_feature_batch", "PAPER_NOISY",
-           "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "live_sizes", "cap_train", "noisy_table", "invariant_ablation",
-           "add_label_noise", "scn_relabel_epoch", "load_noisy_records", "METHODS",
+           "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "live_sizes", "noisy_table", "invariant_ablation",
+           "scn_relabel_epoch", "load_noisy_records", "METHODS",
            "TAU1_GRID", "TAU2_GRID", "ThresholdTuning", "tune_thresholds", "plot_tuning"]
 
 METHODS = ("baseline", "scn", "ean")
@@ -294,20 +295,6 @@ def baseline_feature_batch(splits, profile="smoke", device="auto", seed: int = 0
 # ----------------------------------------------------------------------------------------------
 # the noisy-label experiment
 # ----------------------------------------------------------------------------------------------
-def add_label_noise(ds, rate: float, seed: int = 0, keep_clean: bool = True):
-    """The SCN/EAN protocol via :func:`ferlib.data.flip_labels` (a fixed share ``rate`` of
-    samples gets a uniformly random different class). ``keep_clean=False`` drops the clean
-    labels, so evaluation on it scores the noisy labels (a realistic validation split)."""
-    from ferlib.data import FaceDataset, flip_labels
-    if rate == 0:
-        return ds
-    noisy = flip_labels(ds, rate, seed)
-    if keep_clean:
-        return noisy
-    return FaceDataset(noisy.images, noisy.labels, noisy.class_names, noisy.name, noisy.split,
-                       None, dict(noisy.extras))
-
-
 def live_sizes(profile) -> dict:
     """Sizes of the chapter's live runs: the smoke profile trains on a stratified 256-image
     subset and tests the ablation on 140 faces per condition (so the notebook runs in about a
@@ -317,19 +304,6 @@ def live_sizes(profile) -> dict:
     if get_profile(profile).name == "smoke":
         return {"train_cap": 256, "n_test": 140, "tau1_grid": (0.0, 0.3, 0.6), "tau2_grid": (-0.3,)}
     return {"train_cap": None, "n_test": None, "tau1_grid": TAU1_GRID, "tau2_grid": TAU2_GRID}
-
-
-def cap_train(ds, cap: int | None, seed: int = 0):
-    """A class-stratified subset of at most ``cap`` rows (``ds`` itself when ``cap`` is None
-    or not smaller)."""
-    if cap is None or cap >= len(ds):
-        return ds
-    from sklearn.model_selection import train_test_split
-    counts = np.bincount(ds.labels)
-    strat = ds.labels if (counts[counts > 0] >= 2).all() else None
-    idx, _ = train_test_split(np.arange(len(ds)), train_size=int(cap), random_state=seed,
-                              stratify=strat)
-    return ds.subset(np.sort(idx))
 
 
 def scn_relabel_epoch(epochs: int) -> int:
@@ -344,11 +318,12 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     from ferlib.train import IndexedDataset, evaluate, fit, set_seed
 
     k = train.num_classes
-    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0])
+    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0],
+                 dropout=prof.dropout)
     set_seed(seed)
     backbone = build_backbone(prof.backbone, k, **bb_kw)
-    common = dict(epochs=epochs, batch_size=prof.batch_size, lr=prof.lr, device=device, seed=seed,
-                  test_set=test_set, progress=progress, num_workers=prof.num_workers)
+    common = dict(**prof.fit_options(epochs), device=device, seed=seed, test_set=test_set,
+                  progress=progress)
     extra, params = {}, {}
     if method == "baseline":
         res = fit(backbone, train, val, **common)
@@ -420,7 +395,7 @@ def tune_thresholds(splits, profile="smoke", noise_rate: float = 0.2, tau1_grid=
     n_epochs = int(epochs or prof.epochs)
     dev = resolve_device(device)
     warmup = min(prof.warmup_epochs, n_epochs - 1)     # as in _fit_one
-    train = add_label_noise(cap_train(splits.train, train_cap, seed), noise_rate, seed)
+    train = add_label_noise(stratified_cap(splits.train, train_cap, seed), noise_rate, seed)
     val = add_label_noise(splits.val, noise_rate, seed + 1, keep_clean=False)
     rows = []
 
@@ -492,9 +467,10 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
                            clean_val: bool = False, train_cap: int | None = None) -> pd.DataFrame:
     """Train each method on each noise rate; one results record per run; a tidy table back.
 
-    Training labels are flipped with :func:`add_label_noise` (seed ``seed``); the validation
-    split gets its own flips (seed ``seed + 1``) and is scored on them (``clean_val=False``:
-    a practitioner has no clean labels to select on); the test split is clean. Columns:
+    Training labels are flipped with :func:`ferlib.data.add_label_noise` (seed ``seed``); the
+    validation split gets its own flips (seed ``seed + 1``) and is scored on them
+    (``clean_val=False``: a practitioner has no clean labels to select on); the test split is
+    clean. Columns:
     dataset, method, noise_rate, accuracy (test, epoch selected on validation), accuracy_last5,
     best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
     record. ``train_cap`` trains on a stratified subset (:func:`live_sizes`). ``tau1`` None is
@@ -518,7 +494,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     for rate in noise_rates:
         if not 0 <= rate < 1:
             raise ValueError(f"noise rate {rate} is outside [0, 1)")
-        train = add_label_noise(cap_train(splits.train, train_cap, seed), rate, seed)
+        train = add_label_noise(stratified_cap(splits.train, train_cap, seed), rate, seed)
         val = add_label_noise(splits.val, rate, seed + 1, keep_clean=clean_val)
         for method in methods:
             t0 = time.perf_counter()
@@ -574,7 +550,7 @@ def load_noisy_records(folder) -> pd.DataFrame:
     (the chapter-02 baseline on the same flipped labels) stand in for ``ean:baseline`` where
     this chapter's own baseline record is missing. Records of an imbalance cell are left out.
     """
-    from ferlib.records import read_record
+    from ferlib.records import cell_of, read_record
     folder = Path(folder)
     inv = {v: k for k, v in _METHOD_RECORD.items()}
     inv_grid = {**inv, "baseline": "baseline"}   # the comparison's own baseline record
@@ -586,7 +562,7 @@ def load_noisy_records(folder) -> pd.DataFrame:
             continue
         params, extra = rec.get("params") or {}, rec.get("extra") or {}
         if (rec["method"] not in inv_grid or "noise_rate" not in params
-                or params.get("imbalance_ratio") is not None):
+                or cell_of(params, str(path))[0] is not None):   # natural class balance only
             continue
         last5 = (extra.get("test_last5") or {}).get("accuracy")
         rows.append({"dataset": rec["dataset"], "method": inv_grid[rec["method"]],
@@ -632,7 +608,7 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
     dev = resolve_device(device)
     n_epochs = int(epochs or prof.epochs)
     splits = load_splits("synthfacs", profile=prof.name, seed=seed)
-    train = cap_train(splits.train, train_cap, seed)
+    train = stratified_cap(splits.train, train_cap, seed)
     size = train.image_size[0]
     n_test = int(n_test or prof.synth_test)
     tests = {"default": make_synthfacs_split(n_test, seed=seed, size=size, split="test")}
@@ -652,8 +628,8 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
         model = InvariantBackbone(bb, k, cfg, enabled=on)
         loss_fn = InvariantLoss(nuis, pairs, config=cfg, seed=seed) if on else None
         res = fit(model, IndexedDataset(train) if on else train, splits.val,
-                  epochs=n_epochs, batch_size=prof.batch_size, lr=prof.lr, loss_fn=loss_fn,
-                  device=dev, seed=seed, progress=progress, num_workers=prof.num_workers)
+                  **prof.fit_options(n_epochs), loss_fn=loss_fn, device=dev, seed=seed,
+                  progress=progress)
         accs = {c: float(evaluate(res.model, ds, device=dev)["accuracy"]) for c, ds in tests.items()}
         params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
                   "epochs": n_epochs, "generator": int(on), "n_pairs": n_pairs,

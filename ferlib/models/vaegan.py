@@ -112,7 +112,8 @@ _PROFILE_WIDTH = {"smoke": 4, "cpu": 16, "full": 64}
 
 def vaegan_config(profile="smoke", **overrides) -> VAEGANConfig:
     """The VAE-GAN configuration of a profile (``ferlib.config``): latent size from
-    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, 48x48 grey."""
+    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, the profile's image size
+    (grey)."""
     from ferlib.config import get_profile
 
     p = get_profile(profile)

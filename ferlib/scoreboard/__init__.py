@@ -12,11 +12,14 @@ Claims live in ``claims.json`` (data, not code). Our values come from results re
   (FER2013, SynthFACS) answers the same comparison, its value is shown as the nearest
   protocol, and for a gain claim whether its direction holds there.
 
-Several records for one claim (seeds) are averaged. A claim's ``ours`` names the record
-``method`` and the ``params`` a record must carry (numbers compared as numbers, text such as
-``backbone`` or ``pretrained`` as text: a claim on an ImageNet-pretrained ResNet-50 matches no
-record of ours); a gain subtracts the ``minus`` method, with ``minus_params`` when the two
-sides differ in a parameter (EAN's Table 5: generator on minus off).
+Several records for one claim (seeds) are averaged. Only records of the datasets' natural class
+balance answer a claim, at the claim's noise rate (0 unless it names one): the query is
+:func:`ferlib.records.select`, so a cell of chapter 07's degradation grid (any imbalance ratio,
+1 included) never enters a verdict. A claim's ``ours`` names the record ``method`` and the
+``params`` a record must carry (numbers compared as numbers, text such as ``backbone`` or
+``pretrained`` as text: a claim on an ImageNet-pretrained ResNet-50 matches no record of ours);
+a gain subtracts the ``minus`` method, with ``minus_params`` when the two sides differ in a
+parameter (EAN's Table 5: generator on minus off).
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from ferlib.records import select
 
 __all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_markdown", "write_page",
            "TOLERANCE"]
@@ -33,6 +39,14 @@ __all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_ma
 TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
 NEAREST = ("fer2013", "synthfacs")  # datasets we run here, in order of preference
 PROFILE_RANK = {"smoke": 0, "cpu": 1, "full": 2}
+
+
+@dataclass(frozen=True)
+class _Used:
+    """One record behind a value: its path, profile and metric."""
+    path: Path
+    profile: str
+    value: float
 
 
 def load_claims() -> list[dict]:
@@ -56,62 +70,45 @@ def claimed(*ids: str) -> dict[str, float]:
     return {i: float(by_id[i]["claimed"]) for i in ids}
 
 
-@dataclass
-class _Rec:
-    path: Path
-    method: str
-    dataset: str
-    params: dict
-    metrics: dict
-    profile: str
+def collect_records(folder) -> pd.DataFrame:
+    """Every record below ``folder`` (recursively) as a :func:`ferlib.records.select` table,
+    with a ``path`` column (``folder / file``)."""
+    table = select(folder)
+    return table.assign(path=[str(Path(folder) / f) for f in table["file"]])
 
 
-def collect_records(folder) -> list[_Rec]:
-    """Read every ``*.json`` record below ``folder`` (recursively)."""
-    folder = Path(folder)
-    out = []
-    for path in sorted(folder.rglob("*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not a valid JSON record ({err})") from None
-        if not isinstance(rec, dict) or "method" not in rec or "metrics" not in rec:
-            continue  # not a results record (e.g. a run log)
-        params = rec.get("params", {}) or {}
-        out.append(_Rec(path, rec["method"], rec.get("dataset", "?"), params,
-                        rec["metrics"], str(params.get("profile", rec.get("profile", "?")))))
-    return out
+def _value(records: pd.DataFrame, method, dataset, params, metric):
+    """Mean of ``metric`` (in percent) over the matching records, and the records used.
 
-
-def _matches(rec: _Rec, method: str, dataset: str, params: dict) -> bool:
-    if rec.method != method or rec.dataset != dataset:
-        return False
-    # records of the comparison chapter's degradation grid answer no claim: the papers train on
-    # the datasets' natural class balance, and on clean labels unless a claim names a noise rate
-    if float(rec.params.get("imbalance_ratio") or 1) != 1:
-        return False
-    params = {"noise_rate": 0.0, **params}
-    for key, want in params.items():
-        have = rec.params.get(key, 0.0 if key == "noise_rate" else None)
-        if have is None:
-            return False
-        if isinstance(want, str):        # e.g. backbone, pretrained: compared as text
-            if str(have).lower() != want.lower():
-                return False
-        elif isinstance(have, str) or abs(float(have) - float(want)) > 1e-9:
-            return False
-    return True
-
-
-def _value(records, method, dataset, params, metric):
-    """Mean of ``metric`` (in percent) over matching records, and the records used."""
-    hits = [r for r in records if _matches(r, method, dataset, params) and metric in r.metrics]
-    if not hits:
+    Only records of the natural class balance answer a claim (the papers train on the
+    datasets' own balance; the degradation grid's cells, ratio 1 included, do not count), at
+    the claim's noise rate (0 unless it names one): :func:`ferlib.records.select`."""
+    want = dict(params)
+    rate = float(want.pop("noise_rate", 0.0))
+    hits = select(records, method=method, dataset=dataset, natural=True, noise_rate=rate)
+    for key, value in want.items():
+        column = f"param/{key}"
+        raw = hits[column] if column in hits.columns else pd.Series(None, index=hits.index,
+                                                                      dtype=object)
+        if isinstance(value, str):   # e.g. backbone, pretrained: compared as text
+            hits = hits[raw.notna() & (raw.astype(str).str.lower() == value.lower())]
+            continue
+        have = pd.to_numeric(raw, errors="coerce")
+        hits = hits[np.isclose(have.astype(float), float(value))]
+    if metric not in hits.columns:
+        return None, []
+    hits = hits[hits[metric].notna()]
+    profiles = (hits["param/profile"] if "param/profile" in hits.columns
+                else pd.Series(None, index=hits.index, dtype=object))
+    used = sorted((_Used(Path(path), str(prof), float(v))
+                   for path, prof, v in zip(hits["path"], profiles, hits[metric])),
+                  key=lambda u: u.path)
+    if not used:
         return None, []
     # a longer profile supersedes a shorter one; seeds of the same profile are averaged
-    best = max(PROFILE_RANK.get(r.profile, -1) for r in hits)
-    hits = [r for r in hits if PROFILE_RANK.get(r.profile, -1) == best]
-    return 100.0 * sum(float(r.metrics[metric]) for r in hits) / len(hits), hits
+    best = max(PROFILE_RANK.get(u.profile, -1) for u in used)
+    used = [u for u in used if PROFILE_RANK.get(u.profile, -1) == best]
+    return 100.0 * sum(u.value for u in used) / len(used), used
 
 
 def _answer(records, claim, dataset):

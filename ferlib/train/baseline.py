@@ -45,13 +45,12 @@ def build_baseline_model(splits, profile="smoke", backbone: str | None = None) -
     train = splits.train
     return build_backbone(backbone or prof.backbone, num_classes=train.num_classes,
                           in_channels=train.in_channels, width=prof.width,
-                          image_size=train.image_size[0])
+                          image_size=train.image_size[0], dropout=prof.dropout)
 
 
 def _params(splits, prof, backbone: str, epochs: int, balanced: bool) -> dict:
-    return {"profile": prof.name, "backbone": backbone, "width": prof.width, "epochs": epochs,
-            "batch_size": prof.batch_size, "lr": prof.lr, "optimizer": "Adam", "weight_decay": 1e-4,
-            "balanced": bool(balanced), "sampler": "balanced" if balanced else "shuffle",
+    return {"profile": prof.name, "backbone": backbone, "width": prof.width,
+            **prof.recipe(), "epochs": epochs, "balanced": bool(balanced), "sampler": "balanced" if balanced else "shuffle",
             "select_metric": "accuracy", "val_split": splits.val.split,
             "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
             "image_size": int(splits.train.image_size[0]), "in_channels": splits.train.in_channels}
@@ -90,10 +89,9 @@ def train_baseline(splits, profile="smoke", device="auto", seed: int = 0, balanc
     n_epochs = int(epochs or prof.epochs)
     set_seed(seed)  # the initial weights depend on the seed only
     model = build_baseline_model(splits, prof, bb)
-    result = fit(model, splits.train, splits.val, test_set=splits.test, epochs=n_epochs,
-                 batch_size=prof.batch_size, lr=prof.lr, sampler="balanced" if balanced else None,
-                 device=device, seed=seed, checkpoint_dir=checkpoint_dir, progress=progress,
-                 num_workers=prof.num_workers)
+    result = fit(model, splits.train, splits.val, test_set=splits.test,
+                 **prof.fit_options(n_epochs), sampler="balanced" if balanced else None,
+                 device=device, seed=seed, checkpoint_dir=checkpoint_dir, progress=progress)
     if not is_main_process():
         return result, None, None
     method = baseline_method(balanced)

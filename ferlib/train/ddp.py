@@ -1,4 +1,4 @@
-"""Data-parallel training with ``torchrun`` (see notebooks/02_baseline, "Several GPUs").
+"""Data-parallel training with ``torchrun`` (see notebooks/02_baseline, "The training engine").
 
 :func:`ferlib.train.fit` notices an initialised process group and trains data-parallel by
 itself, so chapters need no changes:

@@ -19,7 +19,12 @@ Design points
   states of Python/NumPy/torch, the loader's generator, the loss's own ``state_dict`` if it has
   one, history and best weights) is written atomically after every epoch; calling ``fit`` again
   with the same arguments continues from the last finished epoch.
-* Mixed precision (``torch.autocast`` float16 + ``GradScaler``) is used on CUDA only.
+* Precision (:mod:`ferlib.train.precision`): ``"auto"`` is float16 autocast + ``GradScaler`` on
+  CUDA, bfloat16 autocast on a CPU with bfloat16 matrix units, float32 elsewhere; the choice is
+  in ``FitResult.params["precision"]`` and so in every record.
+* The recipe of the ``cpu`` profile (``Profile.fit_options``): per-image random crop and flip
+  (:mod:`ferlib.train.augment`), SGD with Nesterov momentum, a one-cycle schedule stepped per
+  batch, label smoothing, and test-time flip averaging in evaluation.
 * When ``torch.distributed`` is initialised (``torchrun``), ``fit`` trains data-parallel by
   itself: ``batch_size`` is the GLOBAL batch (each of W ranks loads ``batch_size / W``), the
   model is wrapped in DistributedDataParallel, rank 0 evaluates and every rank returns the same
@@ -48,11 +53,13 @@ from torch.utils.data import (BatchSampler, DataLoader, Dataset, DistributedSamp
 from tqdm.auto import tqdm
 
 from ferlib.config import resolve_device
+from ferlib.train.augment import make_augment
+from ferlib.train.precision import autocast_dtype, resolve_precision
 from ferlib.train.samplers import DistributedClassBalancedSampler
 from ferlib.train.seed import get_rng_state, set_rng_state, set_seed
 
 __all__ = ["fit", "evaluate", "FitResult", "IndexedDataset", "CHECKPOINT_NAME", "SCALAR_METRICS",
-           "default_loss", "unwrap_model"]
+           "default_loss", "unwrap_model", "make_loader"]
 
 CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = 1
@@ -121,9 +128,12 @@ class _BatchReader(Dataset):
         return (x, y, torch.from_numpy(rows)) if self.with_index else (x, y)
 
 
-def _make_loader(dataset, batch_size: int, sampler: Sampler, *, drop_last: bool = False,
-                 generator: torch.Generator | None = None, num_workers: int = 0,
-                 pin_memory: bool = False) -> DataLoader:
+def make_loader(dataset, batch_size: int, sampler: Sampler, *, drop_last: bool = False,
+                generator: torch.Generator | None = None, num_workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """The DataLoader of ``fit``, ``evaluate`` and ``extract_features``: batches of
+    ``batch_size`` in ``sampler``'s order; a :class:`ferlib.data.FaceDataset` (or an
+    :class:`IndexedDataset` over one) is read a whole batch at a time instead of item by item."""
     fast = _batchable(dataset)
     common = dict(generator=generator, num_workers=num_workers, pin_memory=pin_memory)
     if fast is not None:
@@ -157,7 +167,8 @@ def _model_device(model: nn.Module) -> torch.device | None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
-             predict_fn: Callable | None = None, amp: bool = True, progress: bool = False) -> dict:
+             predict_fn: Callable | None = None, amp: bool = True, progress: bool = False,
+             tta_flip: bool = False, precision: str = "auto", channels_last: bool = False) -> dict:
     """Metrics of ``model`` on ``dataset`` (ferlib.metrics.classification_metrics) plus
     ``"scores"`` (N, K) softmax probabilities, ``"y_pred"`` (N,) and ``"y_true"`` (N,) as NumPy.
 
@@ -165,7 +176,8 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
     feature). Labels are ``dataset.labels``, except that a dataset with ``clean_labels`` (a
     training split whose labels were flipped, :func:`ferlib.data.flip_labels`) is scored against
     its clean labels. The model is moved to ``device`` (in place) and left in the mode it was in.
-    Mixed precision is used on CUDA when ``amp``.
+    ``precision`` as in :func:`fit` (``amp=False`` forces float32). ``tta_flip`` averages the
+    softmax of each image and of its mirror image (test-time augmentation).
     """
     from ferlib.metrics import classification_metrics
 
@@ -174,28 +186,36 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
     model.to(dev)
     if len(dataset) == 0:
         raise ValueError(f"cannot evaluate on an empty dataset ({dataset!r})")
-    loader = _make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
-                          pin_memory=dev.type == "cuda")
+    loader = make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
+                         pin_memory=dev.type == "cuda")
     was_training = model.training
     model.eval()
-    use_amp = amp and dev.type == "cuda"
-    logits_all, y_all = [], []
+    dtype = autocast_dtype(resolve_precision(precision if amp else "fp32", dev))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    probs_all, y_all = [], []
+
+    def predict(x):
+        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(x) if predict_fn is None else predict_fn(model, x)  # (B, K)
+        if not (torch.is_tensor(logits) and logits.ndim == 2 and logits.shape[0] == x.shape[0]):
+            raise TypeError("predict_fn/model must return logits of shape (B, K); got "
+                            f"{getattr(logits, 'shape', type(logits).__name__)} for B={x.shape[0]}")
+        logits = logits.float()
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError(f"the model produced non-finite logits on {dataset!r}")
+        return torch.softmax(logits, dim=1).cpu()
+
     try:
         for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-            x = batch[0].to(dev, non_blocking=True)
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(x) if predict_fn is None else predict_fn(model, x)  # (B, K)
-            if not (torch.is_tensor(logits) and logits.ndim == 2 and logits.shape[0] == x.shape[0]):
-                raise TypeError("predict_fn/model must return logits of shape (B, K); got "
-                                f"{getattr(logits, 'shape', type(logits).__name__)} for B={x.shape[0]}")
-            logits_all.append(logits.float().cpu())
+            x = batch[0].to(dev, non_blocking=True).contiguous(memory_format=fmt)  # (B, C, H, W)
+            probs = predict(x)
+            if tta_flip:  # the mirror image is as likely a face: average the two predictions
+                probs = 0.5 * (probs + predict(x.flip(-1)))
+            probs_all.append(probs)
             y_all.append(torch.as_tensor(batch[1]))
     finally:
         model.train(was_training)
-    logits = torch.cat(logits_all)  # (N, K)
-    if not torch.isfinite(logits).all():
-        raise FloatingPointError(f"the model produced non-finite logits on {dataset!r}")
-    scores = torch.softmax(logits, dim=1).numpy()  # (N, K)
+    scores = torch.cat(probs_all).numpy()  # (N, K)
     y_pred = scores.argmax(1)
     clean = getattr(dataset, "clean_labels", None)
     y_true = np.asarray(clean if clean is not None else torch.cat(y_all).numpy(), dtype=np.int64)
@@ -360,16 +380,27 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
         test_set=None, checkpoint_dir=None, select_metric: str = "accuracy",
         progress: bool = True, on_epoch_end: Callable | None = None,
         weight_decay: float = 1e-4, eval_batch_size: int = 256, num_workers: int = 0,
-        amp: bool = True) -> FitResult:
+        amp: bool = True, schedule: str | None = None, label_smoothing: float = 0.0,
+        augment=None, tta_flip: bool = False, precision: str = "auto",
+        channels_last: bool = False) -> FitResult:
     """Train ``model`` on ``train_set``, select the epoch on ``val_set``, report ``test_set``.
 
     Parameters
     ----------
     epochs, batch_size, lr : run length, GLOBAL batch size (split over ranks under torchrun)
         and learning rate of the default optimiser.
-    optimizer : None -> ``Adam(lr, weight_decay=weight_decay)``; or a factory
+    optimizer : None or "adam" -> ``Adam(lr, weight_decay=weight_decay)``; "sgd" -> SGD with
+        Nesterov momentum 0.9 and ``weight_decay``; or a factory
         ``lambda params: torch.optim.SGD(params, ...)``; or a built optimiser.
     scheduler : None or a factory ``lambda opt: ExponentialLR(opt, 0.9)``; stepped once per epoch.
+    schedule : None/"none", "onecycle" (``OneCycleLR`` peaking at ``lr``) or "cosine" (to 0),
+        stepped once per batch over the whole run; not together with ``scheduler``.
+    label_smoothing : of the default cross-entropy (a custom ``loss_fn`` keeps its own loss).
+    augment : None, "flip", "crop_flip" (:mod:`ferlib.train.augment`) or a callable
+        ``x (B, C, H, W) -> x``; applied to each training batch before ``loss_fn``.
+    tta_flip : evaluation averages each image's and its mirror image's prediction.
+    precision : "auto" | "fp32" | "bf16" | "fp16" (:func:`ferlib.train.precision.resolve_precision`);
+        ``amp=False`` means "fp32". ``channels_last``: NHWC model and batches.
     loss_fn : ``loss_fn(model, x, y, epoch[, idx=idx]) -> (loss, logits)``; default cross-entropy.
         ``idx`` is passed when the dataset yields ``(x, y, idx)`` (:class:`IndexedDataset`).
         A loss object with ``state_dict``/``load_state_dict`` is checkpointed too.
@@ -402,16 +433,28 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
                          f"number of processes {world}")
     rank_batch = batch_size // world
     dev = _fit_device(device, world)
-    use_amp = bool(amp) and dev.type == "cuda"
+    prec = resolve_precision(precision if amp else "fp32", dev)
+    amp_dtype = autocast_dtype(prec)
+    use_scaler = prec == "fp16"
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if schedule not in (None, "none", "onecycle", "cosine"):
+        raise ValueError(f"schedule {schedule!r}: choose None, 'none', 'onecycle' or 'cosine'")
+    if schedule not in (None, "none") and scheduler is not None:
+        raise ValueError(f"pass either schedule={schedule!r} (per batch) or scheduler (per epoch), not both")
+    augment_fn = augment if callable(augment) else make_augment(augment)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     set_seed(seed)
-    model = unwrap_model(model).to(dev)
+    model = unwrap_model(model).to(dev, memory_format=fmt)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
 
     # optimiser, schedule, scaler
-    if optimizer is None:
+    if optimizer is None or optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     elif isinstance(optimizer, torch.optim.Optimizer):
         opt = optimizer
     elif callable(optimizer):
@@ -421,7 +464,7 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
     else:
         raise TypeError(f"optimizer must be None, an Optimizer or a factory, got {optimizer!r}")
     sched = scheduler(opt) if scheduler is not None else None
-    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp)
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler)
 
     # sampler and loader: the order of epoch e depends on (seed, e) only
     if sampler is None:
@@ -443,16 +486,31 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
         raise TypeError(f"sampler must be None, 'balanced' or a Sampler, got {type(sampler).__name__}")
     n_rank = len(train_sampler)
     loader_gen = torch.Generator().manual_seed(seed)  # worker seeds; saved with the checkpoint
-    loader = _make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
-                          drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
-                          num_workers=num_workers, pin_memory=dev.type == "cuda")
+    loader = make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
+                         drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
+                         num_workers=num_workers, pin_memory=dev.type == "cuda")
     loss_fn_ = loss_fn if loss_fn is not None else default_loss
+    if loss_fn is None and label_smoothing:
+        def loss_fn_(model, x, y, epoch, **kwargs):  # noqa: F811 - the smoothed default loss
+            logits = model(x)  # (B, K)
+            return F.cross_entropy(logits, y, label_smoothing=float(label_smoothing)), logits
+    batch_sched = None
+    if schedule == "onecycle":
+        batch_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
+                                                          total_steps=epochs * len(loader))
+    elif schedule == "cosine":
+        batch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
     class_names = tuple(getattr(val_set, "class_names", None) or getattr(train_set, "class_names", ()) or ())
 
     run_params = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                  "weight_decay": weight_decay if optimizer is None else None,
-                  "optimizer": type(opt).__name__, "scheduler": type(sched).__name__ if sched else None,
-                  "sampler": sampler_kind, "select_metric": select_metric, "amp": use_amp,
+                  "weight_decay": weight_decay if optimizer in (None, "adam", "sgd") else None,
+                  "optimizer": type(opt).__name__,
+                  "scheduler": type(sched or batch_sched).__name__ if (sched or batch_sched) else None,
+                  "sampler": sampler_kind, "select_metric": select_metric, "amp": prec != "fp32",
+                  "precision": prec, "channels_last": bool(channels_last),
+                  "label_smoothing": float(label_smoothing) if loss_fn is None else None,
+                  "augment": repr(augment_fn) if augment_fn is not None else None,
+                  "tta_flip": bool(tta_flip),
                   "world_size": world, "loss_fn": getattr(loss_fn, "__name__", type(loss_fn).__name__)
                   if loss_fn is not None else "cross_entropy"}
     fingerprint = {**{k: v for k, v in run_params.items() if k != "loss_fn"},
@@ -478,8 +536,8 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
             _compare_fingerprints(ckpt["fingerprint"], fingerprint, ckpt_path)
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(ckpt["scheduler"])
+            if sched is not None or batch_sched is not None:
+                (sched or batch_sched).load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
             if ckpt.get("loss_fn") is not None and hasattr(loss_fn, "load_state_dict"):
                 loss_fn.load_state_dict(ckpt["loss_fn"])
@@ -505,6 +563,7 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
             for t in model.state_dict().values():
                 dist.broadcast(t, 0)
 
+    eval_kw = dict(amp=amp, precision=prec, tta_flip=tta_flip, channels_last=channels_last)
     bar = tqdm(total=(epochs - start_epoch + 1) * len(loader) if not finished else 0,
                disable=not (progress and is_main), desc="fit", dynamic_ncols=True)
     epoch = start_epoch - 1
@@ -522,10 +581,14 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
             seen, last_post = 0, time.perf_counter()
             lr_now = opt.param_groups[0]["lr"]
             for batch in loader:
-                x = batch[0].to(dev, non_blocking=True)  # (B, C, H, W)
+                x = batch[0]  # (B, C, H, W)
+                if augment_fn is not None:
+                    x = augment_fn(x)
+                x = x.to(dev, non_blocking=True).contiguous(memory_format=fmt)
                 y = batch[1].to(dev, non_blocking=True)  # (B,)
                 kw = {"idx": torch.as_tensor(batch[2])} if len(batch) > 2 else {}
-                with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
                     loss, logits = _check_output(loss_fn_(net, x, y, epoch, **kw), y.shape[0])
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -533,6 +596,8 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
                     _allreduce_grads(sync_params, world)
                 scaler.step(opt)
                 scaler.update()
+                if batch_sched is not None:
+                    batch_sched.step()
                 n = y.shape[0]
                 loss_sum += loss.detach().double() * n
                 correct += (logits.detach().argmax(1) == y).sum()
@@ -558,10 +623,12 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
             if is_main:
                 val_m = test_m = None
                 if val_set is not None:
-                    val_m = _metrics_only(evaluate(model, val_set, eval_batch_size, dev, predict_fn, amp))
+                    val_m = _metrics_only(evaluate(model, val_set, eval_batch_size, dev, predict_fn,
+                                                   **eval_kw))
                     row.update(_flat_row("val", val_m))
                 if test_set is not None:
-                    test_m = _metrics_only(evaluate(model, test_set, eval_batch_size, dev, predict_fn, amp))
+                    test_m = _metrics_only(evaluate(model, test_set, eval_batch_size, dev, predict_fn,
+                                                    **eval_kw))
                     row.update(_flat_row("test", test_m))
                 score = val_m[select_metric] if val_m is not None else float(epoch)  # no val: last
                 if best["score"] is None or score > best["score"]:
@@ -582,7 +649,8 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
                 _save_atomic({
                     "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
                     "stopped": stop, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "scheduler": (sched or batch_sched).state_dict()
+                    if (sched or batch_sched) is not None else None,
                     "scaler": scaler.state_dict(), "rng": get_rng_state(),
                     "loader_generator": loader_gen.get_state(),
                     "sampler_generator": train_sampler.generator.get_state()

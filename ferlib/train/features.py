@@ -1,5 +1,6 @@
 """Penultimate features of a dataset under a trained backbone, cached on disk
-(see notebooks/02_baseline, "Reusing the backbone"; used by 03_ahm_semantic_space and 05).
+(used by notebooks/03_ahm_semantic_space, "The experiment", and
+notebooks/05_adjacency_threshold_tuning, "Thresholds on real features").
 
 The cache file is named by two SHA-256 digests: one of the model's ``state_dict`` (names,
 dtypes, shapes and bytes of every tensor) and one of the dataset (images, labels and shape), so
@@ -61,7 +62,7 @@ def extract_features(model: nn.Module, dataset, device="auto", batch_size: int =
     With ``cache_dir`` the result is stored as ``features_<model sha>_<data sha>.npz`` and a
     second call with the same weights and data loads it instead of running the model.
     """
-    from ferlib.train.engine import _make_loader, unwrap_model
+    from ferlib.train.engine import make_loader, unwrap_model
 
     model = unwrap_model(model)
     if not hasattr(model, "forward_features"):
@@ -78,8 +79,8 @@ def extract_features(model: nn.Module, dataset, device="auto", batch_size: int =
     was_training = model.training
     model.eval()
     feats, labels = [], []
-    loader = _make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
-                          pin_memory=dev.type == "cuda")
+    loader = make_loader(dataset, batch_size, SequentialSampler(range(len(dataset))),
+                         pin_memory=dev.type == "cuda")
     try:
         for batch in tqdm(loader, desc="features", disable=not progress, leave=False):
             f = model.forward_features(batch[0].to(dev, non_blocking=True))  # (B, D)

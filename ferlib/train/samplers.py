@@ -1,5 +1,5 @@
 """Epoch-seeded samplers that shard across processes (see notebooks/02_baseline,
-"Class-balanced sampling").
+"The loss, the sampler and the metrics").
 
 The engine draws every epoch's order from ``(seed, epoch)`` alone, so
 

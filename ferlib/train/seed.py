@@ -1,4 +1,4 @@
-"""Seeding for reproducible runs (see notebooks/02_baseline, "Reproducibility").
+"""Seeding for reproducible runs (see notebooks/02_baseline, "The training engine").
 
 ``set_seed`` seeds Python's ``random``, NumPy's global generator and torch (CPU and all CUDA
 devices) and asks cuDNN for deterministic kernels. On the CPU, with the same thread count, a
