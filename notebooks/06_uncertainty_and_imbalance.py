@@ -109,9 +109,10 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 # **Training.** The paper trains 60 epochs with Adam (weight decay $10^{-4}$), the backbone at
 # $10^{-4}$ and the classifier at $5\times10^{-4}$, with ExponentialLR(0.9). The full profile does
 # the same (backbone at the profile's learning rate, the uncertainty heads and the classifier at
-# 5x, `exp.HEAD_LR_FACTOR`, ExponentialLR(0.9)). The smoke and cpu profiles use one Adam learning
-# rate, the profile's, for every parameter and no schedule: their runs are a few epochs from
-# scratch, where a decaying schedule and a split learning rate have little room to matter.
+# 5x, `exp.HEAD_LR_FACTOR`, ExponentialLR(0.9)). The smoke and cpu profiles train every rung
+# with the profile's own recipe (`ferlib.config`, notebooks/02_baseline: optimiser, one-cycle
+# schedule, augmentation), one learning rate for every parameter, like every other method of
+# the book, so the rungs differ only in their parts.
 
 # %% [markdown]
 # ## From-scratch check of the key equations
