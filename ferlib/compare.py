@@ -256,10 +256,9 @@ def _cucn_runner(rung: str):
 def _cucn_variant(rung: str, profile="smoke"):
     from ferlib.config import get_profile
     from ferlib.models.backbones import backbone_label
-    from ferlib.models.cucn_experiment import table2_variants
+    from ferlib.models.cucn_experiment import RUNGS
 
-    label = backbone_label(get_profile(profile).backbone)
-    return {v.method: v for v in table2_variants(backbone_label=label)}[rung]
+    return RUNGS[rung].on(backbone_label(get_profile(profile).backbone))
 
 
 _run_cucn = _cucn_runner("cucn")
@@ -306,16 +305,18 @@ METHODS: dict[str, Runner] = {
 
 #: the other rows of the chapters' tables, runnable by :func:`ensure_records` and the CLI but not
 #: in the comparison's default method list: DAN with latent augmentation (chapter 04, Table I) and
-#: the first rungs of the CUCN ladder (chapter 06, Table II; its last rung is ``cucn``)
+#: the other rungs of the CUCN ladder (chapter 06, Table II; its last rung is ``cucn``): the
+#: mixing reading (``cucn:mix``, ``cucn:w+mix``), the no-mixing base, and the no-mixing reading
+#: (``cucn:w``, ``cucn:w+cbam``)
 TABLE_ROWS: dict[str, Runner] = {
     "dan+latent_aug": Runner(_run_dan_latent_aug, "dan+latent-aug", "dan",
                              "04_latent_covariance_augmentation", "DAN + latent augmentation"),
-    "cucn:base": Runner(_cucn_runner("cucn:base"), "cucn:base", "cucn:base",
-                        "06_uncertainty_and_imbalance", "CUCN ladder: backbone"),
-    "cucn:w": Runner(_cucn_runner("cucn:w"), "cucn:w", "cucn:w",
-                     "06_uncertainty_and_imbalance", "CUCN ladder: + class weights"),
-    "cucn:w+cbam": Runner(_cucn_runner("cucn:w+cbam"), "cucn:w+cbam", "cucn:w+cbam",
-                          "06_uncertainty_and_imbalance", "CUCN ladder: + weights + CBAM"),
+    **{m: Runner(_cucn_runner(m), m, m, "06_uncertainty_and_imbalance", f"CUCN ladder: {label}")
+       for m, label in (("cucn:base", "backbone, no mixing"),
+                        ("cucn:mix", "backbone + mixing"),
+                        ("cucn:w+mix", "+ class weights + mixing"),
+                        ("cucn:w", "+ class weights, no mixing"),
+                        ("cucn:w+cbam", "+ weights + CBAM, no mixing"))},
 }
 
 

@@ -91,7 +91,8 @@ print(f"profile {prof.name}: backbone {prof.backbone}, classifier {prof.epochs} 
 # $$ \mathcal L_D = \mathbb E\,\max(0, 1 - D(x)) + \mathbb E\,\max(0, 1 + D(\tilde x)), $$
 #
 # where $\tilde x$ are reconstructions and decoded prior samples. $\beta_t$ rises linearly from 0
-# (KL annealing). The encoder uses ResNet blocks, $G$ and $D$ BigGAN-style residual blocks with
+# over the whole training run, as in the paper (KL annealing; `VAEGANConfig.kl_anneal_share`,
+# default 1; the committed cpu records predate this and ramped over the first half). The encoder uses ResNet blocks, $G$ and $D$ BigGAN-style residual blocks with
 # spectral normalisation in $D$; Adam with $\beta = (0, 0.999)$, learning rates $10^{-4}$ for $G$
 # and $4\cdot10^{-4}$ for $D$. The perceptual features $\phi$ should come from a network trained
 # for faces; we cannot download one, so $\phi$ is the last convolutional map of **the plain
@@ -121,12 +122,17 @@ print(f"profile {prof.name}: backbone {prof.backbone}, classifier {prof.epochs} 
 # **When a class is small.** With $n_c \le d$ the sample covariance has rank at most $n_c-1$ and
 # no Cholesky factor. `class_latent_stats` uses the Ledoit-Wolf shrinkage estimate
 # (scikit-learn), $(1-\delta)S + \delta\,\tfrac{\mathrm{tr}\,S}{d}I$ with $S$ the covariance that
-# divides by $n_c$, which is positive definite; without shrinkage it divides by $n_c-1$, and the
-# square root falls back to Cholesky with jitter or an eigen square root with negative
-# eigenvalues clamped, so no path gives NaN. A class with a single image has no covariance.
+# divides by $n_c$. It is positive definite whenever its estimated $\delta$ is above 0, but **not
+# always**: for a class of two images Ledoit-Wolf estimates $\delta = 0$ and returns the rank-1
+# $S$. Such a class (any whose Ledoit-Wolf estimate is singular) gets the OAS estimate instead
+# (Chen et al. 2010, also scikit-learn), which shrinks it by about 2/3 and is positive definite;
+# `stats.estimator` says which class got which. Without shrinkage the covariance divides by
+# $n_c-1$, and the square root falls back to Cholesky with jitter or an eigen square root with
+# negative eigenvalues clamped, so no path gives NaN. A class with a single image has no
+# covariance.
 #
-# **Training.** Batches are class-balanced; a share `aug_ratio` of each batch (the paper does not
-# say how much; 0.5 here) is replaced by augmentations of its own images with the same labels;
+# **Training.** Batches are class-balanced; a share `aug_ratio` of each batch (the paper's 0.5)
+# is replaced by augmentations of its own images with the same labels;
 # the last fifth of the epochs uses real images only (the paper's "training trick").
 
 # %% [markdown]
@@ -167,6 +173,9 @@ plain = class_latent_stats(toy, np.zeros(3, int), shrinkage=None)
 print(f"smallest eigenvalue, Ledoit-Wolf: {np.linalg.eigvalsh(lw.covs[0].double()).min():.3g}; "
       f"plain (divides by n-1): {np.linalg.eigvalsh(plain.covs[0].double()).min():.1e} "
       f"(square root by {plain.sqrt_method[0]})")
+two = class_latent_stats(toy[:2], np.zeros(2, int))   # Ledoit-Wolf alone: shrinkage 0, rank 1
+print(f"two images: {two.estimator[0]}, shrinkage {two.shrinkage_amount[0]:.3f}, smallest "
+      f"eigenvalue {np.linalg.eigvalsh(two.covs[0].double()).min():.3g}")
 print("hand checks passed")
 
 # %% [markdown]

@@ -2,8 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation: {extension: .py, format_name: percent}
-#   kernelspec: {display_name: Python 3, language: python, name: python3}
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -32,8 +39,9 @@ eval_split = None
 val_split = "holdout"
 seed = 0
 results_path = "../_build/records"
-tau1 = 0.3            # Eq. 4 upper threshold (on batch-centred cosine similarity)
-tau2 = None           # Eq. 4 lower threshold (None: the single-threshold form)
+tune = True           # pick tau1 and tau2 on the validation split (below); False: use tau1, tau2
+tau1 = None           # Eq. 4 upper threshold when tune is False (None: the library's default)
+tau2 = None           # Eq. 4 lower threshold when tune is False (None: the single-threshold form)
 temperature = 0.05    # the sigmoid relaxation's temperature
 alpha = 0.1           # weight of Adj_loss (Eq. 6; the paper's 0.1)
 noise_rate = 0.2      # share of flipped training labels in the live run (smoke profile)
@@ -70,8 +78,11 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 #
 # $$ A_{ij} = \begin{cases} 1 & C_s[i,j]\ge\tau_1 \ \text{ or }\ C_s[i,j]\le\tau_2\\ 0 & \text{otherwise,}\end{cases} $$
 #
-# and the single-threshold form keeps only the first condition. Thresholds are cosines, so both
-# must lie in $[-1,1]$; `tau2 >= tau1` is an error.
+# The second condition links *opposite* pairs (features pointing away from each other); the
+# paper's simplified form, and most of its text, keeps only the first. We measure both readings
+# on the validation split below and let the validation accuracy choose (the chosen one is
+# printed, and the noisy-label table uses it). Thresholds are cosines, so both must lie in
+# $[-1,1]$; `tau2 >= tau1` is an error.
 #
 # **Eq. 5-6: label mask and adjacency loss.** $A^{mask}_{ij} = [y_i=y_j]$ and
 #
@@ -104,6 +115,28 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 # One more, found below on real features: pooled ReLU features are non-negative and share a
 # large mean direction, so their raw cosines crowd near 1. `ferlib` centres the batch before
 # Eq. 3 (`center=True`, our addition; `center=False` is the literal form).
+#
+# ### Other choices this chapter makes where the paper says otherwise or nothing
+#
+# * **Thresholds tuned on validation only.** $\tau_1$ (and $\tau_2$) are picked by the
+#   validation accuracy of EAN trained under the chapter's label noise, at a handful of values
+#   (`exp.tune_thresholds`, which never reads the test split); the test split is read once, by
+#   the noisy-label experiment that uses the chosen values. The library has one default per
+#   threshold (`ean.DEFAULT_TAU1` = 0.3, `ean.DEFAULT_TAU2` = None), used where no tuning runs
+#   (the comparison chapter's grid).
+# * **Optimiser.** The paper trains with SGD at 0.1, divided by 10 every 20 epochs; every
+#   method here (baseline, SCN, EAN) uses the library's Adam at the profile's learning rate,
+#   without a schedule, so the three arms differ only in their loss and head.
+# * **No invariant generator in the noise table.** The EAN arm of the noisy-label experiment is
+#   the backbone + graph + GCN; the invariant feature generator is trained and tested apart, in
+#   its own ablation at the end of the chapter.
+# * **Eq. 8's non-linearity and depth.** The paper writes $\sigma$ without naming it and does
+#   not fix the number of layers; we use ReLU between two GCN layers (no non-linearity after the
+#   last, which gives the logits), as in Kipf & Welling's reference GCN.
+# * **The straight-through graph carries the cross-entropy too.** With `mode="ste"` the soft
+#   adjacency's gradient flows back from every term that uses $A$: Adj_loss, and also the
+#   cross-entropy through the GCN's propagation $\hat A H W$. The hard graph of the paper would
+#   give the cross-entropy no path through $A$ at all.
 
 # %% [markdown]
 # ## A worked example by hand: Eq. 3-7 on four vectors
@@ -182,15 +215,17 @@ pd.DataFrame(rows)
 # %% [markdown]
 # ## Thresholds on real features
 #
-# A fixed batch of 64 test faces (stratified by class), with the pooled features of the
-# chapter-02 baseline backbone (reused from `results_path` or trained now). First the
-# similarities themselves, raw and batch-centred:
+# A fixed batch of 64 **validation** faces (stratified by class; nothing in this section or the
+# next reads the test split), with the pooled features of the chapter-02 baseline backbone
+# (reused from `results_path` or trained now). First the similarities themselves, raw and
+# batch-centred:
 
 # %%
 splits = load_splits(dataset, data_root=data_root, eval_split=eval_split, val_split=val_split,
                      profile=prof.name, seed=seed)
 class_names = splits.train.class_names
-fb, yb = exp.baseline_feature_batch(splits, prof, dev, seed, n=64, results_path=results_path)
+fb, yb = exp.baseline_feature_batch(splits, prof, dev, seed, n=64, results_path=results_path,
+                                    split="val")
 iu = np.triu_indices(len(yb), 1)
 raw = ean.cosine_similarity_matrix(torch.from_numpy(fb)).numpy()[iu]
 cen = ean.cosine_similarity_matrix(torch.from_numpy(fb), center=True).numpy()[iu]
@@ -202,35 +237,71 @@ print(f"{dataset}: {len(yb)} faces; raw cosine 5-95 %: {np.percentile(raw, 5):.4
 # everything or almost nothing. Centred, they spread over $[-1, 1]$. The sweep below moves
 # $\tau_1$ and measures the graph against the "same label" pairs: **edge precision** (share of
 # edges that join two faces of one class) and **edge recall** (share of same-label pairs that get
-# an edge). The vertical line marks the $\tau_1$ with the best F1 and the dashed one the
-# parameter `tau1` the experiments use.
+# an edge). This view *explains* a threshold; it does not choose one: edge F1 rewards the
+# complete graph whenever the features separate the classes poorly (recall 1 at a precision
+# equal to the same-label share), which is not what the classifier needs.
 
 # %%
 sweep = exp.threshold_sweep(fb, yb, center=True)
-chosen = exp.choose_tau(sweep)
+best_f1 = exp.choose_tau(sweep)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 exp.plot_threshold_sweep(exp.threshold_sweep(fb, yb, center=False), ax=axes[0])
 axes[0].set_title("raw cosine (literal Eq. 3)")
-exp.plot_threshold_sweep(sweep, chosen, ax=axes[1])
-axes[1].axvline(tau1, color="C3", ls="--", lw=0.8)
-axes[1].set_title("batch-centred cosine")
+exp.plot_threshold_sweep(sweep, best_f1, ax=axes[1])
+axes[1].set_title("batch-centred cosine (validation faces)")
 plt.tight_layout()
 plt.show()
 base_rate = sweep["same_pairs"].iloc[0] / (len(yb) * (len(yb) - 1) / 2)
-print(f"best-F1 tau1 = {chosen:.3f}; same-label share of all pairs (precision of a random graph) "
-      f"= {base_rate:.3f}")
+print(f"best-edge-F1 tau1 = {best_f1:.3f}; same-label share of all pairs (precision of a random "
+      f"graph) = {base_rate:.3f}")
 
 # %% [markdown]
 # A precision curve that stays at the same-label share of all pairs means the features do not
-# separate the classes yet (the smoke profile's baseline has trained for seconds); the cpu
-# profile's curve rises with $\tau_1$.
+# separate the classes yet (the smoke profile's baseline has trained for seconds); on better
+# features it rises with $\tau_1$.
+#
+# ### Tuning the thresholds by validation accuracy
+#
+# What a threshold is for is the classifier, so we choose it by the validation accuracy of EAN
+# itself, trained with `noise_rate` of the training labels flipped and scored on a validation
+# split with its own flips (no clean labels to select on). First the single-threshold form at
+# a handful of $\tau_1$; then, at the best $\tau_1$, the paper's full Eq. 4 with opposite-pair
+# edges ($C_s\le\tau_2$). A setting scores its best validation epoch with the graph on (warm-up
+# epochs, $A=I$, are the same for every threshold). Ties go to the single threshold and the
+# sparser graph. The smoke profile tries 3 + 1 settings on its 256-face subset; the other
+# profiles 5 + 2 on the whole split.
+
+# %%
+live = exp.live_sizes(prof)
+if tune:
+    tuning = exp.tune_thresholds(splits, prof, noise_rate=noise_rate, tau1_grid=live["tau1_grid"],
+                                 tau2_grid=live["tau2_grid"], alpha=alpha, seed=seed, device=dev,
+                                 train_cap=live["train_cap"])
+    tau1, tau2 = tuning.tau1, tuning.tau2
+    display(tuning.table.round(3))
+    exp.plot_tuning(tuning)
+    plt.show()
+    two = tuning.table[tuning.table["tau2"].notna()]
+    one_best = tuning.table.loc[tuning.table["tau2"].isna(), "val_accuracy"].max()
+    print(f"single threshold, best: {100 * one_best:.1f} %; with opposite pairs, best: "
+          f"{100 * two['val_accuracy'].max():.1f} %" if len(two) else "no two-threshold setting ran")
+else:
+    tau1 = ean.DEFAULT_TAU1 if tau1 is None else tau1
+reading = "single threshold (simplified Eq. 4)" if tau2 is None else "two thresholds (full Eq. 4)"
+print(f"thresholds used below: tau1 = {tau1}, tau2 = {tau2}: {reading}")
+
+# %% [markdown]
+# On the smoke profile the models barely leave chance in two epochs, so the differences are
+# noise and the choice is close to arbitrary; the point is the procedure. The table and plot
+# above are the measurement of both readings of Eq. 4; the reading printed last is the one the
+# noisy-label table below uses.
 #
 # ### The adjacency, live
 #
 # The heatmap shows $A$ with the faces ordered by class (white lines between classes), beside
 # $A^{mask}$; a good graph looks like the mask's diagonal blocks. Below: a static figure at the
-# parameters, then sliders (in a live notebook) for $\tau_1$, $\tau_2$, the temperature and the
-# graph mode.
+# tuned thresholds, then sliders (in a live notebook, starting at the tuned values) for
+# $\tau_1$, $\tau_2$, the temperature and the graph mode.
 
 # %%
 fig = exp.plot_adjacency_panel(fb, yb, class_names, tau1, tau2, temperature, "hard", alpha)
@@ -255,8 +326,9 @@ exp.adjacency_explorer(fb, yb, class_names, tau1=tau1, tau2=tau2, temperature=te
 # * **SCN**: attention-weighted logits, rank regularisation (high-importance share 0.7; margin
 #   0.07 at batch 64, 0.15 above), relabelling when $p_{max}-p_{label}>0.2$ from epoch 10 of 70
 #   (scaled to shorter runs);
-# * **EAN**: the backbone, the batch graph (centred cosine, `tau1`, straight-through) and a
-#   two-layer GCN; loss CE + normalised Adj_loss; $A=I$ for the profile's warm-up epochs.
+# * **EAN**: the backbone, the batch graph (centred cosine, the tuned `tau1` and `tau2`,
+#   straight-through) and a two-layer GCN; loss CE + normalised Adj_loss; $A=I$ for the
+#   profile's warm-up epochs; no invariant generator.
 #
 # Every run writes one record. We report the test accuracy of the epoch selected on validation
 # and the mean of the last five epochs (the papers' noisy-label tables use the latter). The
@@ -265,7 +337,6 @@ exp.adjacency_explorer(fb, yb, class_names, tau1=tau1, tau2=tau2, temperature=te
 
 # %%
 rates = (noise_rate,) if prof.name == "smoke" else (0.0, 0.1, 0.2)
-live = exp.live_sizes(prof)
 results = exp.noisy_label_experiment(prof, splits=splits, seed=seed, noise_rates=rates,
                                      tau1=tau1, tau2=tau2, alpha=alpha, device=dev,
                                      results_path=results_path, train_cap=live["train_cap"],
@@ -278,9 +349,9 @@ print(exp.FROM_SCRATCH_CAVEAT)
 exp.noisy_table(results).round(2)
 
 # %% [markdown]
-# Two details behind the table. **EAN at test time**: the `accuracy` column builds the graph
+# Two details behind the table. **EAN at test time**: the `ours` column builds the graph
 # over each evaluation batch of 256 faces, so a face's prediction depends on its batch-mates;
-# `single_image_accuracy` classifies each face alone ($A = I$, the MLP path). **SCN's
+# `ours_single_image` classifies each face alone ($A = I$, the MLP path) with the same weights. **SCN's
 # relabelling**: `n_relabelled` counts training labels SCN changed; early in a short run these
 # changes follow an untrained model and hurt more than they help.
 
@@ -292,7 +363,10 @@ exp.noisy_table(results).round(2)
 # pose, occluder, dim light) trained through a gradient-reversal layer, so the generator learns
 # to hide them, and a cosine consistency term on SynthFACS pairs that show one identity frontal
 # and in profile (the real data sets carry no identity labels). We train the backbone with the
-# generator off and on and test both on the same test faces rendered four ways.
+# generator off and on and test both on the same test faces rendered four ways. The paper's
+# Table 5 (the generator across AlexNet, VGG13, VGG16 and ResNet-18 on FERPlus and RAF-DB,
+# basic against with the generator) is on the scoreboard; this ablation, written as
+# `ean:invariant` records with `generator` 0 and 1, is the nearest run for its gains.
 
 # %%
 ablation = exp.invariant_ablation(prof, seed=seed, device=dev, results_path=results_path,
@@ -304,7 +378,10 @@ ablation.pivot(index="condition", columns="generator", values="accuracy").round(
 # ## Full results from committed records
 #
 # Longer runs (cpu profile on SynthFACS and FER2013; GPU runs) are committed as records in
-# `../book/records/`.
+# `../book/records/`. The committed cpu-profile FER2013 EAN records predate the validation
+# tuning: they ran at the library's default $\tau_1 = 0.3$, single threshold (their records
+# say so in `params`). The column `ours_single_image` is EAN with $A=I$ beside the batch-graph
+# `ours`.
 
 # %%
 committed = exp.load_noisy_records("../book/records")
@@ -313,6 +390,10 @@ if committed.empty:
 else:
     print(exp.FROM_SCRATCH_CAVEAT)
     display(exp.noisy_table(committed).round(2))
+    ean_rows = committed[committed["method"] == "ean"].dropna(subset=["single_image_accuracy"])
+    higher = (ean_rows["single_image_accuracy"] > ean_rows["accuracy"]).sum()
+    print(f"EAN, committed runs: the single-image path (A = I) scores higher than the batch graph "
+          f"in {higher} of {len(ean_rows)}")
 
 # %% [markdown]
 # ## Summary
@@ -323,6 +404,9 @@ else:
 #   and grows like $B^4$).
 # * On pooled ReLU features the raw cosine cannot be thresholded usefully; batch centring is
 #   needed before any $\tau$ means something.
+# * The thresholds are chosen on the validation split by EAN's validation accuracy under label
+#   noise, both readings of Eq. 4 measured; the noisy-label runs use the chosen pair.
+# * At test time the batch graph and the single-image path ($A = I$) are both reported.
 # * The key numbers of the worked example (deterministic):
 
 # %%

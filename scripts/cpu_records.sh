@@ -14,5 +14,6 @@ common=(--dataset fer2013 --data-root "$DATA" --profile cpu --out "$OUT")
 $PY -m ferlib.compare "${common[@]}" --methods baseline baseline+balanced ahm cucn ean scn dan latent_aug dan+balanced
 # 2. the noisy-label table (chapter 05): 10 % and 20 % flipped training labels
 $PY -m ferlib.compare "${common[@]}" --methods baseline scn ean --noise 0.1 0.2
-# 3. the chapters' other table rows: DAN + latent augmentation (Table I), the CUCN ladder (Table II)
-$PY -m ferlib.compare "${common[@]}" --methods dan+latent_aug cucn:base cucn:w cucn:w+cbam
+# 3. the chapters' other table rows: DAN + latent augmentation (Table I), the CUCN ladder (Table II,
+#    mixing in every rung, and the no-mixing base as an extra row)
+$PY -m ferlib.compare "${common[@]}" --methods dan+latent_aug cucn:base cucn:mix cucn:w+mix

@@ -197,11 +197,15 @@ def test_composite_counts_shared_au_once_and_surprise_fear_overlap():
     assert Pc[d, cols_c.index("AU10")] == pytest.approx(0.75 / 3 + 0.25)
     assert Pc[d, cols_c.index("AU9")] == pytest.approx(0.5)
     assert len(cols_c) == len({c.split(":")[1] for c in cols_p})
-    # the paper's point: Surprise and Fear share AU1, AU2, AU5 -> positive cosine; Happy/Sad 0
+    # the paper's point: Surprise and Fear share AU1, AU2, AU5 -> positive cosine; Happy/Sad 0.
+    # Section 3.1's rule (small weights on shared AUs) keeps our Surprise's share of them at
+    # 2/7 (brows 1/7, eyes 1/7 of B = [[1, 1, 1/5], [1, 1, 1/5], [5, 5, 1]]), so the overlap is small
     Pn = Pc / np.linalg.norm(Pc, axis=1, keepdims=True)
     cos = Pn @ Pn.T
     i, j = h.classes.index("Surprise"), h.classes.index("Fear")
-    assert cos[i, j] > 0.3
+    assert 0.1 < cos[i, j] < 0.3
+    shared = [cols_c.index(f"AU{a}") for a in (1, 2, 5)]
+    assert Pc[i, shared].sum() == pytest.approx(2 / 7)
     assert cos[h.classes.index("Happy"), h.classes.index("Sad")] == 0
 
 
@@ -285,7 +289,7 @@ def test_fit_sweep_on_separable_features():
     assert (table.val_accuracy == 1.0).all() and (table.test_accuracy == 1.0).all()
     assert table.singular.all()  # rank(A) = 6 < N and the dead unit: detected and recorded
     s = compare_with_paper((75.0, 2.5), "fer2013")
-    assert "+2.5 points" in s and "+6.1" in s and "80.6" in s
+    assert "+2.5 points" in s and "+6.1" in s and "80.6" in s and "53.2" in s and "89.6" in s
 
 
 def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
@@ -298,3 +302,34 @@ def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
     r = load_ahm_records(tmp_path)
     assert len(r) == 1 and r["baseline_accuracy"][0] == 0.40
     assert r["gain_points"][0] == pytest.approx(5.0)
+
+
+def test_lam_on_the_grid_edge_warns():
+    import pandas as pd
+
+    from ferlib.ahm.experiment import LAM_GRID, LambdaOnGridEdgeWarning, select_lam
+    assert max(LAM_GRID) >= 1e7
+    inside = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "val_accuracy": [0.3, 0.5, 0.4]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert select_lam(inside) == 10.0
+    top = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "val_accuracy": [0.3, 0.4, 0.5]})
+    with pytest.warns(LambdaOnGridEdgeWarning, match="largest"):
+        assert select_lam(top) == 100.0
+    tie = pd.DataFrame({"lam": [1.0, 10.0], "val_accuracy": [0.5, 0.5]})   # ties: smaller lam
+    with pytest.warns(LambdaOnGridEdgeWarning, match="smallest"):
+        assert select_lam(tie) == 1.0
+
+
+def test_prototype_lengths_do_not_weight_the_fit():
+    from ferlib.sae import SemanticClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 6)), np.arange(90) % 3
+    Q = np.abs(rng.normal(size=(3, 4)))
+    lengths = np.array([[0.47], [0.6], [0.83]])
+    a = SemanticClassifier(lam=2.0).fit(X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True))
+    b = SemanticClassifier(lam=2.0).fit(X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True) * lengths)
+    np.testing.assert_allclose(a.W_, b.W_, rtol=1e-9, atol=1e-12)
+    c = SemanticClassifier(lam=2.0, normalize_prototypes=False).fit(
+        X, y, Q / np.linalg.norm(Q, axis=1, keepdims=True) * lengths)
+    assert not np.allclose(a.W_, c.W_)

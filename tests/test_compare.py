@@ -139,8 +139,10 @@ def test_table_rows_are_runnable_but_not_in_the_comparison(records, tmp_path):
 def test_cucn_ladder_parameter_counts():
     # weights add no parameters; CBAM adds its gates; the full CUCN adds the uncertainty heads
     s = _tiny_splits()
-    n = {m: compare.count_parameters(m, s) for m in ("cucn:base", "cucn:w", "cucn:w+cbam", "cucn")}
+    n = {m: compare.count_parameters(m, s)
+         for m in ("cucn:base", "cucn:w", "cucn:w+cbam", "cucn:mix", "cucn:w+mix", "cucn")}
     assert n["cucn:base"] == n["cucn:w"] < n["cucn:w+cbam"] < n["cucn"]
+    assert n["cucn:base"] < n["cucn:mix"] == n["cucn:w+mix"] < n["cucn"]
 
 
 def _tiny_splits():

@@ -379,12 +379,51 @@ def test_cucn_trains_with_fit(tmp_path):
 def test_table2_ladder_and_method_names():
     from ferlib.models.cucn_experiment import table2_variants
 
+    # the mixing reading (default): the no-mixing base as an extra row, then mixing in every rung
     full = table2_variants()
-    assert [v.method for v in full] == ["cucn:base", "cucn:w", "cucn:w+cbam", "cucn"]
+    assert [v.method for v in full] == ["cucn:base", "cucn:mix", "cucn:w+mix", "cucn"]
     assert [(v.weighted, v.cbam, v.mix) for v in full] == [
-        (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
-    assert [v.method for v in table2_variants(use_cbam=False)] == ["cucn:base", "cucn:w", "cucn:w+mix"]
+        (False, False, False), (False, False, True), (True, False, True), (True, True, True)]
+    assert [v.paper_row for v in full] == ["ResNet18#", "ResNet18#", "ResNet18# + W",
+                                           "ResNet18# + W + CBAM"]
+    assert [v.reading for v in full] == ["no-mixing", "mixing", "mixing", "mixing"]
+    assert [v.method for v in table2_variants(use_cbam=False)] == ["cucn:base", "cucn:mix", "cucn:w+mix"]
+    # the other reading: mixing added last
+    old = table2_variants(reading="no-mixing")
+    assert [v.method for v in old] == ["cucn:base", "cucn:w", "cucn:w+cbam", "cucn"]
     assert [v.method for v in table2_variants(mix=False)] == ["cucn:base", "cucn:w", "cucn:w+cbam"]
+    # labels name the backbone that runs
+    assert table2_variants(backbone_label="SmallCNN")[-1].label == "SmallCNN + W + CBAM + mixing (CUCN)"
+    with pytest.raises(ValueError, match="reading"):
+        table2_variants(reading="both")
+
+
+def test_cbam_sits_after_bn2_and_before_the_residual_add():
+    from ferlib.models.backbones import CBAMBasicBlock
+
+    torch.manual_seed(0)
+    block = CBAMBasicBlock(4, 4).eval()
+    seen = {}
+    block.bn2.register_forward_hook(lambda m, i, o: seen.__setitem__("bn2", o))
+    block.cbam.register_forward_hook(lambda m, i, o: seen.update(cbam_in=i[0], cbam_out=o))
+    x = torch.randn(2, 4, 6, 6)
+    out = block(x)
+    assert torch.equal(seen["cbam_in"], seen["bn2"])                 # CBAM reads bn2's output
+    assert not torch.equal(seen["cbam_out"], seen["cbam_in"])        # and changes it
+    torch.testing.assert_close(out, torch.relu(seen["cbam_out"] + x))  # then identity, then ReLU
+
+
+def test_full_profile_classifier_lr_is_five_times_the_backbone():
+    from ferlib.models.cucn_experiment import HEAD_LR_FACTOR, head_parameters, optimizer_factory
+
+    model = tiny_cucn()
+    opt = optimizer_factory(model, 1e-4, HEAD_LR_FACTOR["full"])(model.parameters())
+    body, head = opt.param_groups
+    assert body["lr"] == pytest.approx(1e-4) and head["lr"] == pytest.approx(5e-4)
+    assert {id(p) for p in head["params"]} == {id(p) for p in head_parameters(model)}
+    assert len(body["params"]) + len(head["params"]) == len(list(model.parameters()))
+    assert {id(p) for p in model.fc.parameters()} <= {id(p) for p in head["params"]}
+    assert "cpu" not in HEAD_LR_FACTOR and "smoke" not in HEAD_LR_FACTOR     # one lr there
 
 
 def test_chapter_helpers():
@@ -411,10 +450,35 @@ def test_committed_table2_reads_the_ladder_records(tmp_path):
 
     rec(tmp_path, "cucn", 0.5)
     rec(tmp_path / "cpu", "cucn:base", 0.4)                       # subfolders are read
+    rec(tmp_path, "cucn:w", 0.45)                                 # the no-mixing reading's rung
     rec(tmp_path / "cells", "cucn", 0.2, noise_rate=0.2)          # a noise cell is not Table II
     rec(tmp_path, "baseline", 0.3)                                # not a rung
     tables = committed_table2(load_table2_records(tmp_path))
     t = tables[("fer2013", "cpu")]
-    assert list(t["method"]) == ["cucn:base", "cucn"]             # ladder order
-    assert list(t["ours_accuracy"]) == [40.0, 50.0]
-    assert t["setup"].iloc[0] == "SmallCNN" and t["paper_accuracy"].iloc[1] == 63.77
+    assert list(t["method"]) == ["cucn:base", "cucn:w", "cucn"]   # ladder order
+    assert list(t["ours_accuracy"]) == [40.0, 45.0, 50.0]
+    assert t["setup"].iloc[0] == "SmallCNN (no mixing)" and t["paper_accuracy"].iloc[2] == 63.77
+    assert list(t["reading"]) == ["no-mixing", "no-mixing", "mixing"]
+    assert list(t["paper_row"]) == ["ResNet18#", "ResNet18# + W", "ResNet18# + W + CBAM"]
+
+
+def test_mixing_state_on_two_faces():
+    from ferlib.data.dataset import FaceDataset
+    from ferlib.models.cucn import relative_uncertainty
+    from ferlib.models.cucn_experiment import mixing_state
+
+    rng = np.random.default_rng(0)
+    ds = FaceDataset(rng.integers(0, 255, (6, 16, 16), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]),
+                     ("a", "b", "c"), name="toy")
+    model = tiny_cucn()
+    st = mixing_state(model, ds, 1, 2)
+    mu, logvar = model.eval().embed(torch.stack([ds[1][0], ds[2][0]]))
+    u = relative_uncertainty(logvar)
+    u = u.detach()
+    assert st["u_i"] == pytest.approx(float(u[0])) and st["w"] == pytest.approx(float(u[0] / u.sum()))
+    mixed = st["w"] * mu[0] + (1 - st["w"]) * mu[1]
+    p = torch.softmax(model.fc(mixed), 0).detach().numpy()
+    np.testing.assert_allclose(st["p_mix"], p, rtol=1e-5)
+    assert st["ce_y_i"] == pytest.approx(-math.log(p[1]), rel=1e-5) and (st["y_i"], st["y_j"]) == (1, 2)
+    with pytest.raises(ValueError, match="face j=9"):
+        mixing_state(model, ds, 0, 9)

@@ -355,3 +355,49 @@ def test_load_noisy_records_reads_the_comparison_grid(tmp_path):
     got = load_noisy_records(tmp_path).set_index(["method", "noise_rate"])["accuracy"].to_dict()
     assert got == {("baseline", 0.1): 0.40, ("baseline", 0.2): 0.35, ("ean", 0.0): 0.50,
                    ("ean", 0.1): 0.45}
+
+
+# ------------------------------------------------------------------ threshold tuning
+class _NoTestSplits:
+    """Splits whose test split cannot be read: the tuning must never touch it."""
+
+    def __init__(self, train, val):
+        self.train, self.val = train, val
+
+    @property
+    def test(self):
+        raise AssertionError("threshold tuning read the test split")
+
+
+def test_tuning_reads_validation_only_and_picks_by_accuracy():
+    from ferlib.data.dataset import FaceDataset
+    from ferlib.models import ean_experiment as exp
+    rng = np.random.default_rng(0)
+    mk = lambda n, split: FaceDataset(rng.integers(0, 255, (n, 16, 16), dtype=np.uint8),
+                                      np.arange(n) % 3, ("a", "b", "c"), "toy", split)
+    splits = _NoTestSplits(mk(48, "train"), mk(24, "val"))
+    with pytest.raises(AssertionError):
+        splits.test
+    tuning = exp.tune_thresholds(splits, "smoke", noise_rate=0.2, tau1_grid=(0.0, 0.5),
+                                 tau2_grid=(-0.5, 0.7), epochs=2, device="cpu")
+    t = tuning.table
+    # two single-threshold runs, then one two-threshold run at the best tau1 (0.7 > tau1 is skipped)
+    assert list(t["tau2"].isna()) == [True, True, False]
+    best1 = t.loc[t["tau2"].isna()].sort_values("tau1", ascending=False)
+    best1 = float(best1.loc[best1["val_accuracy"].idxmax(), "tau1"])
+    assert t["tau1"].iloc[2] == best1 and t["tau2"].iloc[2] == -0.5
+    top = t["val_accuracy"].max()
+    assert t.loc[(t["tau1"] == tuning.tau1) & ((t["tau2"].isna()) if tuning.tau2 is None
+                                               else (t["tau2"] == tuning.tau2)),
+                 "val_accuracy"].iloc[0] == top
+    assert ((t["val_accuracy"] >= 0) & (t["val_accuracy"] <= 1)).all()
+
+
+def test_one_default_per_threshold():
+    import inspect
+
+    from ferlib.models import ean as ean_mod
+    from ferlib.models import ean_experiment as exp
+    assert EANConfig().tau1 == ean_mod.DEFAULT_TAU1 and EANConfig().tau2 == ean_mod.DEFAULT_TAU2
+    sig = inspect.signature(exp.noisy_label_experiment).parameters
+    assert sig["tau1"].default is None and sig["tau2"].default is ean_mod.DEFAULT_TAU2

@@ -190,3 +190,18 @@ def test_committed_table1_rows_and_paper_columns(tmp_path):
                                                   ("DAN (smallcnn)", "latent-aug")]
     assert list(t["accuracy"]) == [0.40, 0.42, 0.45]
     assert list(t["paper accuracy"]) == pytest.approx([0.7021, 0.7443, 0.8924])
+
+
+def test_two_sample_class_falls_back_from_singular_ledoit_wolf_to_oas():
+    from sklearn.covariance import LedoitWolf
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(2 + 40, 16))
+    labels = np.r_[np.zeros(2), np.ones(40)].astype(int)
+    lw = LedoitWolf().fit(mu[:2])                      # shrinkage 0: rank 1, not positive definite
+    assert lw.shrinkage_ == 0 and np.linalg.matrix_rank(lw.covariance_) == 1
+    st = class_latent_stats(mu, labels)
+    assert st.estimator == ["oas (ledoit-wolf singular)", "ledoit-wolf"]
+    # sklearn's OAS on a rank-1 sample covariance of n = 2 in d = 16: 2 d / ((n + 1)(d - 1)) = 32/45
+    assert st.shrinkage_amount[0] == pytest.approx(32 / 45)
+    assert torch.linalg.eigvalsh(st.covs[0].double()).min() > 1e-3
+    assert st.sqrt_method[0] == "cholesky"

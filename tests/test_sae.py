@@ -182,3 +182,17 @@ def test_classifier_errors():
         pass_through = SemanticClassifier().fit(np.c_[X, np.zeros(40)], y, protos)
     with pytest.raises(ValueError, match="X has 6 features.*fitted on 7"):
         pass_through.predict(X)
+
+
+def test_cpu_tridiagonal_path_equals_the_two_eigendecompositions():
+    # the CPU "eig" solve reduces B to tridiagonal form only; the answer is the diagonal solve
+    # in the eigenbases of A and B, W = U (C~ / (a_i + b_j)) V^T, written out here in numpy
+    rng = np.random.default_rng(3)
+    X, S, lam = rng.normal(size=(60, 12)), rng.normal(size=(60, 5)), 0.7
+    A, B, C = S.T @ S, lam * X.T @ X, (1 + lam) * S.T @ X
+    a, U = np.linalg.eigh(A)
+    b, V = np.linalg.eigh(B)
+    W_hand = U @ ((U.T @ C @ V) / (a[:, None] + b[None, :])) @ V.T
+    W = fit_projection(X, S, lam, "eig")
+    np.testing.assert_allclose(W, W_hand, rtol=1e-10, atol=1e-12)
+    assert sylvester_residual(W, X, S, lam) < 1e-12

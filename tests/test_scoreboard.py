@@ -26,8 +26,49 @@ def test_claims_are_complete_and_consistent():
     assert claims["li-r34-lat-gain-map"]["claimed"] == diff("li-r34-lat-map", "li-r34-bal-map")
     assert claims["ean-rafdb-10-gain"]["claimed"] == diff("ean-rafdb-10", "scn-rafdb-10")
     assert claims["ean-rafdb-20-gain"]["claimed"] == diff("ean-rafdb-20", "scn-rafdb-20")
-    assert claims["cucn-affectnet-gain"]["claimed"] == diff("cucn-affectnet", "cucn-affectnet-base")
-    assert claims["cucn-affectnet-w-gain"]["claimed"] == diff("cucn-affectnet-min-w", "cucn-affectnet-min-base")
+    assert claims["ean-ferplus-10-gain"]["claimed"] == diff("ean-ferplus-10", "scn-ferplus-10")
+    assert claims["cucn-affectnet-gain"]["claimed"] == diff("cucn-t2-r18ms-w-cbam-acc", "cucn-t2-r18ms-acc")
+    assert claims["cucn-affectnet-w-gain"]["claimed"] == diff("cucn-t2-r18ms-w-min", "cucn-t2-r18ms-min")
+    # CUCN's Table I AffectNet number is Table II's + W + CBAM row (mixing on in every rung)
+    assert claims["cucn-affectnet"]["claimed"] == claims["cucn-t2-r18ms-w-cbam-acc"]["claimed"]
+    for c in claims.values():
+        if c["where"] == "Table 5" and c["kind"] == "gain":
+            stem = c["id"][: -len("-gain")]
+            assert c["claimed"] == diff(stem + "-genc", stem + "-basic"), c["id"]
+
+
+def test_claim_set_is_complete():
+    """Every number each paper reports for its own method and the baselines it ran, by table."""
+    from collections import Counter
+    claims = load_claims()
+    n = Counter((c["paper"].split(" (")[1].split(")")[0] if "(" in c["paper"] else c["paper"],
+                 c["where"], c["kind"]) for c in claims)
+    # AHM: Table 3's own row on three datasets, and the two gain sentences
+    assert n[("AHM", "Table 3", "absolute")] == 3
+    assert {c["dataset"] for c in claims if c["where"] == "Table 3"} == {"rafdb", "fer2013", "sfew"}
+    assert n[("AHM", "results text", "gain")] == 2
+    # Li et al. Table I: two backbones x three rows x accuracy and mAP, and the two ResNet34 gains
+    li = [c for c in claims if c["paper"].startswith("Li et al.") and c["kind"] == "absolute"]
+    assert len(li) == 12
+    assert {(c["id"].split("-")[1], c["metric"]) for c in li} == {
+        (b, m) for b in ("r34", "dan") for m in ("accuracy", "mAP")}
+    assert sorted(c["claimed"] for c in li if c["id"].startswith("li-dan") and c["metric"] == "mAP") \
+        == [80.95, 81.98, 82.05]
+    # EAN: Tables 3-4 (EAN and SCN, two datasets, three noise rates) and Table 5 (two datasets x
+    # four backbones x basic / with G_enc, and the gains)
+    ean = [c for c in claims if "EAN" in c["paper"]]
+    assert sum(c["where"] == "Tables 3-4" and c["kind"] == "absolute" for c in ean) == 12
+    assert sum(c["where"] == "Table 5" and c["kind"] == "absolute" for c in ean) == 16
+    assert sum(c["where"] == "Table 5" and c["kind"] == "gain" for c in ean) == 8
+    # CUCN: Table I (RAF-DB, AffectNet) and Table II's seven rows x max, min and overall accuracy
+    cucn = [c for c in claims if "CUCN" in c["paper"]]
+    assert sum(c["where"] == "Table I" for c in cucn) == 2
+    t2 = [c for c in cucn if c["where"] == "Table II" and c["kind"] == "absolute"]
+    assert len(t2) == 21
+    assert Counter(c["metric"] for c in t2) == {"accuracy": 7, "min_class_recall": 7,
+                                                 "max_class_recall": 7}
+    by_id = {c["id"]: c["claimed"] for c in t2}
+    assert [by_id[f"cucn-t2-r50in-{s}"] for s in ("max", "min", "acc")] == [92, 34, 60.28]
 
 
 def test_verdicts(tmp_path):
@@ -108,10 +149,36 @@ def test_claimed_values_feed_the_chapter_tables():
     from ferlib.models.cucn_experiment import PAPER_TABLE2
     from ferlib.scoreboard import claimed
 
-    assert claimed("li-r34-none-acc", "cucn-affectnet-min") == {"li-r34-none-acc": 70.21,
-                                                                "cucn-affectnet-min": 59.0}
+    assert claimed("li-r34-none-acc", "cucn-t2-r18ms-w-cbam-min") == {
+        "li-r34-none-acc": 70.21, "cucn-t2-r18ms-w-cbam-min": 59.0}
     row = PAPER_TABLE1[(PAPER_TABLE1.model == "ResNet34") & (PAPER_TABLE1.method == "latent-aug")]
     assert row["accuracy"].item() == pytest.approx(0.7443) and row["mAP"].item() == pytest.approx(0.6737)
-    assert PAPER_TABLE2.set_index("method").loc["cucn:w", "accuracy"] == 63.34
+    t2 = PAPER_TABLE2.set_index("paper_row")
+    assert len(t2) == 7 and t2.loc["ResNet18# + W", "accuracy"] == 63.34
+    assert t2.loc["ResNet50* + W + CBAM", ["max_class_recall", "min_class_recall"]].tolist() == [83, 53]
     with pytest.raises(KeyError, match="no-such-claim"):
         claimed("no-such-claim")
+
+
+def test_text_params_and_minus_params(tmp_path):
+    # EAN's Table 5: the SynthFACS ablation (generator on minus off) is the gain's nearest run;
+    # the per-backbone absolute claims need backbone "alexnet" and match no smallcnn record
+    _record(tmp_path, "on", "ean:invariant", "synthfacs", {"accuracy": 0.70}, generator=1,
+            backbone="smallcnn")
+    _record(tmp_path, "off", "ean:invariant", "synthfacs", {"accuracy": 0.66}, generator=0,
+            backbone="smallcnn")
+    # an ImageNet-pretrained ResNet-50 row matches no record of ours
+    _record(tmp_path, "c", "cucn", "affectnet", {"accuracy": 0.60}, backbone="resnet18")
+    t = scoreboard(tmp_path).set_index("id")
+    gain = t.loc["ean-t5-rafdb-resnet18-gain"]
+    assert gain["nearest_dataset"] == "synthfacs" and gain["ours_nearest"] == pytest.approx(4.0)
+    assert gain["verdict"] == "not run; direction holds on synthfacs"
+    assert t.loc["ean-t5-rafdb-alexnet-genc", "verdict"] == "not run"
+    assert pd_isna(t.loc["ean-t5-rafdb-alexnet-genc", "ours_nearest"])
+    assert t.loc["cucn-t2-r18ms-w-cbam-acc", "ours"] == pytest.approx(60.0)
+    assert t.loc["cucn-t2-r50in-w-cbam-acc", "verdict"] == "not run"
+
+
+def pd_isna(v):
+    import pandas as pd
+    return v is None or pd.isna(v)

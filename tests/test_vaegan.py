@@ -14,7 +14,8 @@ TINY = VAEGANConfig(latent_dim=4, image_size=16, width=2)
 
 def test_shapes_48_grey_profile_sizes():
     m = VAEGAN(vaegan_config("smoke"))
-    assert m.config.latent_dim == 16 and m.config.image_size == 48
+    assert m.config.latent_dim == 16 and m.config.image_size == 32   # the smoke profile's faces
+    m = VAEGAN(vaegan_config("smoke", image_size=48))
     x = torch.rand(3, 1, 48, 48)
     mu, logvar = m.encode(x)
     assert mu.shape == logvar.shape == (3, 16)
@@ -103,8 +104,8 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert rc.grids[0].dtype == np.uint8 and rc.grids[0].shape == (3 * 16 + 4 * 2, 4 * 16 + 5 * 2)
     assert (tmp_path / "grids" / "epoch_001.png").exists()
     assert perc.classifier.conv.weight.grad is None          # the feature net stays frozen
-    # 1 step per epoch, annealed over half of 2 steps: beta 0 in epoch 1, w in epoch 2
-    assert ra.history["kl_beta"].tolist() == pytest.approx([0.0, TINY.kl_weight])
+    # 1 step per epoch, annealed over the whole run of 2 steps (the paper): beta 0, then w / 2
+    assert ra.history["kl_beta"].tolist() == pytest.approx([0.0, TINY.kl_weight / 2])
     # a finished run returns at once with the same weights; load_vaegan reads them back
     again = train_vaegan(VAEGAN(TINY), ds, 2, batch_size=4, checkpoint_dir=tmp_path, device="cpu",
                          progress=False)

@@ -2,9 +2,9 @@
 notebooks/04_latent_covariance_augmentation, "Table I: none, balanced resampling, latent
 augmentation").
 
-The paper samples class-balanced batches and mixes original and generated images but does not
-say in which proportion. Here ``aug_ratio`` (default 0.5) is **the share of each sampled batch
-whose images are replaced** by decoded latent augmentations of themselves: for a batch of B
+The paper samples class-balanced batches and mixes original and generated images, half of each
+batch generated (an augmented share of 0.5). Here ``aug_ratio`` (default 0.5, the paper's) is
+**the share of each sampled batch whose images are replaced** by decoded latent augmentations of themselves: for a batch of B
 images, ``round(aug_ratio * B)`` rows chosen at random keep their labels and get
 ``G(z')``, ``z' ~ N(mu(x), s Sigma_y)`` (:mod:`ferlib.augment.latent`). With
 ``sampler="balanced"`` in ``ferlib.train.fit`` every class is drawn equally often, so minority

@@ -215,6 +215,7 @@ class ClassLatentStats:
     shrinkage_amount: np.ndarray | None = None    # (K,) sklearn's shrinkage coefficient
     sqrt_method: list[str] = field(default_factory=list)
     sqrt_covs: torch.Tensor | None = None          # (K, d, d)
+    estimator: list[str] = field(default_factory=list)   # (K,) which estimate each class got
 
     def __post_init__(self):
         present = torch.as_tensor(np.asarray(self.present, dtype=bool))
@@ -285,7 +286,10 @@ def class_latent_stats(mu, labels, num_classes: int | None = None, *,
     covariance). ``ddof``: divisor is ``n_c - ddof``; default 1 without shrinkage (unbiased) and
     0 with shrinkage (sklearn's estimators shrink the divide-by-n covariance; another ddof is an
     error there). A class with one sample is a ValueError unless ``min_samples="skip"`` (its
-    ``present`` flag is then False, as for classes with no samples).
+    ``present`` flag is then False, as for classes with no samples). Ledoit-Wolf is not always
+    positive definite: for a class of two samples its estimated shrinkage is 0 and the estimate
+    has rank 1; a class whose Ledoit-Wolf estimate is singular gets the OAS estimate instead
+    (``estimator[c]`` says which each class got).
     """
     from sklearn.covariance import OAS, LedoitWolf
 
@@ -320,6 +324,7 @@ def class_latent_stats(mu, labels, num_classes: int | None = None, *,
     means, covs = np.zeros((K, d)), np.zeros((K, d, d))
     present = counts >= 2
     amount = np.full(K, np.nan)
+    kind = ["none" if not present[c] else (shrinkage or f"sample (ddof {ddof})") for c in range(K)]
     for c in range(K):
         name = f" ({class_names[c]})" if class_names is not None else ""
         if counts[c] == 1 and min_samples == "error":
@@ -333,8 +338,15 @@ def class_latent_stats(mu, labels, num_classes: int | None = None, *,
             covs[c] = np.cov(Xc, rowvar=False, ddof=ddof).reshape(d, d)
         else:
             est = (LedoitWolf() if shrinkage == "ledoit-wolf" else OAS()).fit(Xc)
+            used = shrinkage
+            if shrinkage == "ledoit-wolf" and _singular(est.covariance_):
+                # Ledoit-Wolf's estimated shrinkage can be 0 for a tiny class (two samples:
+                # shrinkage 0, a rank-1 matrix); OAS shrinks such a class strongly
+                # (2d / (3(d - 1)) for n = 2, about 2/3) and is positive definite there
+                est, used = OAS().fit(Xc), "oas (ledoit-wolf singular)"
             covs[c] = est.covariance_
             amount[c] = est.shrinkage_
+            kind[c] = used
     covs_t = torch.from_numpy(covs).float()
     if present.any():   # checked in the float32 they are kept in (rounding tolerance of float32)
         check_covariance(covs_t[torch.from_numpy(present)], "class covariance")
@@ -350,4 +362,11 @@ def class_latent_stats(mu, labels, num_classes: int | None = None, *,
     return ClassLatentStats(means=torch.from_numpy(means).float(), covs=covs_t, counts=counts,
                             present=present, shrinkage=shrinkage, ddof=ddof,
                             class_names=tuple(class_names) if class_names is not None else None,
-                            shrinkage_amount=amount, sqrt_method=how, sqrt_covs=torch.stack(sq) if K else None)
+                            shrinkage_amount=amount, sqrt_method=how,
+                            sqrt_covs=torch.stack(sq) if K else None, estimator=kind)
+
+
+def _singular(cov: np.ndarray, rtol: float = 1e-10) -> bool:
+    """True when ``cov``'s smallest eigenvalue is not above ``rtol`` times its mean one."""
+    ev = np.linalg.eigvalsh(cov)
+    return bool(ev[0] <= rtol * max(ev.mean(), np.finfo(float).tiny))

@@ -1,16 +1,20 @@
 """The experiments of chapter notebooks/06_uncertainty_and_imbalance (CUCN, Fan et al. 2022).
 
-* :func:`run_table2`: the paper's Table II ablation ladder — backbone, + class weights (W),
-  + W + CBAM, + W + CBAM + relative-uncertainty mixing (the full CUCN) — each trained with
-  :func:`ferlib.train.fit`, selected on the validation split, one results record per run.
+* :func:`run_table2`: the paper's Table II ablation ladder, read with the uncertainty mixing
+  on in every rung (mixing -> + class weights W -> + W + CBAM = the full CUCN), plus the
+  no-mixing base as an extra row (``reading="no-mixing"``: base -> + W -> + W + CBAM without
+  mixing, then CUCN) — each trained with :func:`ferlib.train.fit`, selected on the validation
+  split, one results record per run.
 * :func:`uncertainty_scores`, :func:`extreme_samples`: which training images the uncertainty
   branch finds most / least uncertain.
 * :func:`uncertainty_vs_noise`: the same model trained on a copy with flipped labels
   (:func:`ferlib.data.flip_labels`); is the learnt uncertainty higher on the flipped samples?
 * :data:`PAPER_TABLE2` and :func:`compare_with_paper`: the paper's AffectNet numbers beside ours.
+* :func:`mixing_state`, :func:`plot_mixing`, :func:`mixing_explorer`: Eq. 2 on two chosen faces.
 
-Record method names (matched by ``ferlib/scoreboard/claims.json``): ``cucn:base``, ``cucn:w``,
-``cucn:w+cbam``, ``cucn`` (the full model); without CBAM the last rung is ``cucn:w+mix``.
+Record method names (matched by ``ferlib/scoreboard/claims.json``): ``cucn:base`` (no mixing),
+``cucn:mix``, ``cucn:w+mix``, ``cucn`` (the full model) in the mixing reading; ``cucn:w`` and
+``cucn:w+cbam`` (no mixing) in the other (:data:`RUNGS`).
 """
 from __future__ import annotations
 
@@ -27,35 +31,47 @@ from torch import nn
 from ferlib.config import get_profile, given_or, resolve_device
 from ferlib.models import backbones
 from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
-                                predict_fn, resolve_class_weights)
+                                predict_fn, relative_uncertainty, resolve_class_weights)
 
 __all__ = ["Variant", "table2_variants", "build_variant_model", "run_variant", "VariantRun",
-           "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "compare_with_paper", "committed_table2",
+           "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "READINGS", "RUNGS",
+           "HEAD_LR_FACTOR", "head_parameters", "optimizer_factory", "compare_with_paper", "committed_table2",
            "uncertainty_scores", "extreme_samples", "uncertainty_vs_noise", "NoiseStudy",
-           "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT"]
+           "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT",
+           "mixing_state", "plot_mixing", "mixing_explorer"]
 
 FROM_SCRATCH_CAVEAT = (
     "The paper starts from a ResNet-18 pretrained on MS-Celeb-1M and reports AffectNet; our runs "
     "start from scratch (no pretrained weights here) on SynthFACS or FER2013, so compare the "
     "direction of each step, not the absolute numbers.")
 
+#: Fan et al., Table II (AffectNet, 7 classes), its seven rows: (row key, backbone,
+#: pretraining, claim id stem). ``#`` = MS-Celeb-1M, ``*`` = ImageNet pretrained.
+_TABLE2_ROWS = (
+    ("ResNet18#", "ResNet-18", "MS-Celeb-1M", "cucn-t2-r18ms"),
+    ("ResNet18# + W", "ResNet-18", "MS-Celeb-1M", "cucn-t2-r18ms-w"),
+    ("ResNet18# + W + CBAM", "ResNet-18", "MS-Celeb-1M", "cucn-t2-r18ms-w-cbam"),
+    ("ResNet18*", "ResNet-18", "ImageNet", "cucn-t2-r18in"),
+    ("ResNet18* + W + CBAM", "ResNet-18", "ImageNet", "cucn-t2-r18in-w-cbam"),
+    ("ResNet50*", "ResNet-50", "ImageNet", "cucn-t2-r50in"),
+    ("ResNet50* + W + CBAM", "ResNet-50", "ImageNet", "cucn-t2-r50in-w-cbam"),
+)
+
+
 def _paper_table2() -> pd.DataFrame:
-    """Fan et al., Table II (AffectNet, 7 classes, pretrained ResNet-18), in percent, read from
-    the scoreboard's claims. The paper gives no "+ W + CBAM" row and only CUCN's best class."""
+    """Fan et al., Table II (AffectNet, 7 classes), all seven rows in percent (overall, worst
+    and best class accuracy), read from the scoreboard's claims. The "+ W + CBAM" row of the
+    MS-Celeb ResNet-18 equals CUCN's own Table I number (63.77), so the paper's ladder very
+    likely keeps the uncertainty mixing on in every row (:data:`READINGS`)."""
     from ferlib.scoreboard import claimed
 
-    c = claimed("cucn-affectnet-base", "cucn-affectnet-w", "cucn-affectnet",
-                "cucn-affectnet-min-base", "cucn-affectnet-min-w", "cucn-affectnet-min",
-                "cucn-affectnet-max")
-    return pd.DataFrame([
-        {"method": "cucn:base", "setup": "ResNet-18", "accuracy": c["cucn-affectnet-base"],
-         "min_class_recall": c["cucn-affectnet-min-base"], "max_class_recall": math.nan},
-        {"method": "cucn:w", "setup": "ResNet-18 + W", "accuracy": c["cucn-affectnet-w"],
-         "min_class_recall": c["cucn-affectnet-min-w"], "max_class_recall": math.nan},
-        {"method": "cucn", "setup": "ResNet-18 + W + CBAM + mixing (CUCN)",
-         "accuracy": c["cucn-affectnet"], "min_class_recall": c["cucn-affectnet-min"],
-         "max_class_recall": c["cucn-affectnet-max"]},
-    ])
+    rows = []
+    for row, backbone, pretrained, stem in _TABLE2_ROWS:
+        c = claimed(f"{stem}-acc", f"{stem}-min", f"{stem}-max")
+        rows.append({"paper_row": row, "backbone": backbone, "pretrained": pretrained,
+                     "accuracy": c[f"{stem}-acc"], "min_class_recall": c[f"{stem}-min"],
+                     "max_class_recall": c[f"{stem}-max"]})
+    return pd.DataFrame(rows)
 
 
 PAPER_TABLE2 = _paper_table2()
@@ -64,30 +80,71 @@ PAPER_TABLE2 = _paper_table2()
 # ----------------------------------------------------------------------------------------------
 # the ablation ladder
 # ----------------------------------------------------------------------------------------------
+#: the two readings of Table II: mixing on in every rung (the paper's, very likely), or the
+#: ladder that adds the mixing last (rungs without mixing)
+READINGS = ("mixing", "no-mixing")
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One rung of Table II."""
+    """One rung of Table II. ``label`` names the backbone that runs (``backbone``) and the rung;
+    ``paper_row`` is the row of :data:`PAPER_TABLE2` it is compared with (None: no such row);
+    ``reading`` says which reading of the table the comparison uses."""
 
     method: str    # record method name
-    label: str     # table row label
+    rung: str      # what the rung adds to the backbone, e.g. "+ W + CBAM + mixing"
     weighted: bool
     cbam: bool
     mix: bool
+    paper_row: str | None = None
+    reading: str = "mixing"
+    backbone: str = "ResNet-18"
+
+    @property
+    def label(self) -> str:
+        return f"{self.backbone} {self.rung}".strip()
+
+    def on(self, backbone_label: str) -> "Variant":
+        """The same rung on another backbone (its label says so)."""
+        from dataclasses import replace
+        return replace(self, backbone=backbone_label)
 
 
-def table2_variants(use_cbam: bool = True, mix: bool = True,
-                    backbone_label: str = "ResNet-18") -> list[Variant]:
-    """The ladder: backbone, +W, +W+CBAM (if ``use_cbam``), +W(+CBAM)+mixing (if ``mix``)."""
-    out = [Variant("cucn:base", backbone_label, False, False, False),
-           Variant("cucn:w", f"{backbone_label} + W", True, False, False)]
-    if use_cbam:
-        out.append(Variant("cucn:w+cbam", f"{backbone_label} + W + CBAM", True, True, False))
-    if mix:
-        if use_cbam:
-            out.append(Variant("cucn", f"{backbone_label} + W + CBAM + mixing (CUCN)", True, True, True))
-        else:
-            out.append(Variant("cucn:w+mix", f"{backbone_label} + W + mixing", True, False, True))
-    return out
+#: every rung by record method name: the mixing reading (``cucn:mix``, ``cucn:w+mix``, ``cucn``),
+#: the no-mixing reading (``cucn:w``, ``cucn:w+cbam``), and the no-mixing base both share
+RUNGS = {v.method: v for v in (
+    Variant("cucn:base", "(no mixing)", False, False, False, "ResNet18#", "no-mixing"),
+    Variant("cucn:mix", "+ mixing", False, False, True, "ResNet18#", "mixing"),
+    Variant("cucn:w+mix", "+ W + mixing", True, False, True, "ResNet18# + W", "mixing"),
+    Variant("cucn", "+ W + CBAM + mixing (CUCN)", True, True, True, "ResNet18# + W + CBAM",
+            "mixing"),
+    Variant("cucn:w", "+ W (no mixing)", True, False, False, "ResNet18# + W", "no-mixing"),
+    Variant("cucn:w+cbam", "+ W + CBAM (no mixing)", True, True, False, "ResNet18# + W + CBAM",
+            "no-mixing"),
+)}
+
+
+def table2_variants(use_cbam: bool = True, mix: bool = True, backbone_label: str = "ResNet-18",
+                    reading: str = "mixing") -> list[Variant]:
+    """The ladder of Table II on ``backbone_label``.
+
+    ``reading="mixing"`` (default; the paper's, very likely): the no-mixing base as an extra
+    row, then mixing -> + W -> + W + CBAM, all with the uncertainty mixing (``cucn:base``,
+    ``cucn:mix``, ``cucn:w+mix``, ``cucn``). ``reading="no-mixing"``: base -> + W -> + W + CBAM
+    without mixing, then the full CUCN (``cucn:base``, ``cucn:w``, ``cucn:w+cbam``, ``cucn``).
+    ``use_cbam=False`` drops the CBAM rungs; ``mix=False`` keeps only the rungs without mixing
+    (the no-mixing reading without its last rung).
+    """
+    if reading not in READINGS:
+        raise ValueError(f"reading={reading!r}: choose one of {READINGS}")
+    if not mix:
+        reading = "no-mixing"
+    names = (["cucn:base", "cucn:mix", "cucn:w+mix", "cucn"] if reading == "mixing"
+             else ["cucn:base", "cucn:w", "cucn:w+cbam", "cucn"])
+    out = [RUNGS[m] for m in names if (use_cbam or not RUNGS[m].cbam) and (mix or not RUNGS[m].mix)]
+    if reading == "no-mixing" and mix and not use_cbam:
+        out.append(RUNGS["cucn:w+mix"])
+    return [v.on(backbone_label) for v in out]
 
 
 def build_variant_model(variant: Variant, splits, profile="smoke", backbone: str | None = None,
@@ -116,6 +173,37 @@ class VariantRun(NamedTuple):
     class_weight: torch.Tensor | None
 
 
+#: the full profile follows the paper: Adam, the classifier at 5x the backbone's learning rate
+#: (5e-4 vs 1e-4 in the paper), ExponentialLR(0.9); smoke and cpu train with the profile's own
+#: recipe (ferlib.config, notebooks/02_baseline), one learning rate for every parameter
+HEAD_LR_FACTOR = {"full": 5.0}
+
+
+def head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The classifier's parameters: CUCN's mean / log-variance heads and ``fc``, or a plain
+    backbone's ``fc``."""
+    if isinstance(model, CUCN):
+        mods = (model.mu_head, model.logvar_head, model.fc)
+    else:
+        mods = (model.fc,)
+    return [p for m in mods for p in m.parameters() if p.requires_grad]
+
+
+def optimizer_factory(model: nn.Module, lr: float, head_factor: float = 1.0,
+                      weight_decay: float = 1e-4):
+    """An :func:`ferlib.train.fit` optimizer factory: Adam with two parameter groups, the
+    backbone at ``lr`` and the classifier (:func:`head_parameters`) at ``head_factor * lr``."""
+    def make(params):
+        params = list(params)
+        head_ids = {id(p) for p in head_parameters(model)}
+        head = [p for p in params if id(p) in head_ids]
+        body = [p for p in params if id(p) not in head_ids]
+        return torch.optim.Adam([{"params": body, "lr": lr},
+                                 {"params": head, "lr": head_factor * lr}],
+                                lr=lr, weight_decay=weight_decay)
+    return make
+
+
 def _weights_spec(spec):
     return spec if (spec is None or isinstance(spec, str)) else [float(v) for v in spec]
 
@@ -131,13 +219,16 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     ``class_weights``: ``"effective"`` (default), ``"inverse"``, a list of K numbers or None —
     used only by weighted rungs, computed from the training split's class counts. ``train_set``
     replaces ``splits.train`` (e.g. a label-flipped copy). Adam (``profile.lr``, weight decay
-    1e-4); the full profile adds RUL's ExponentialLR(0.9).
+    1e-4); the full profile follows the paper: the classifier at 5x the backbone's learning
+    rate (:data:`HEAD_LR_FACTOR`) and ExponentialLR(0.9). The record's ``variant`` label names
+    the backbone that actually ran.
     """
     from ferlib.records import write_record
     from ferlib.train import fit, set_seed
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
+    variant = variant.on(backbones.backbone_label(bb))       # the label names the backbone that runs
     n_epochs = given_or(epochs, prof.epochs, "epochs")
     train = splits.train if train_set is None else train_set
     cw = resolve_class_weights(class_weights, train.class_counts(), beta) if variant.weighted else None
@@ -145,17 +236,24 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     set_seed(seed)  # the initial weights depend on the seed only
     model = build_variant_model(variant, splits, prof, bb)
     scheduler = None
+    head_factor = HEAD_LR_FACTOR.get(prof.name, 1.0)
     if prof.name == "full":
         scheduler = lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)  # noqa: E731
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / (
         variant.method.replace(":", "_").replace("+", "_") + method_suffix.replace(":", "_"))
-    result = fit(model, train, splits.val, test_set=splits.test, **prof.fit_options(n_epochs),
+    opts = prof.fit_options(n_epochs)
+    if head_factor != 1.0:   # the paper's two learning rates (Adam)
+        opts["optimizer"] = optimizer_factory(model, prof.lr, head_factor, opts["weight_decay"])
+    result = fit(model, train, splits.val, test_set=splits.test, **opts,
                  loss_fn=loss, predict_fn=predict_fn, scheduler=scheduler, device=device,
                  seed=seed, checkpoint_dir=ckpt, progress=progress)
     params = {"profile": prof.name, "backbone": bb, "width": prof.width, "epochs": n_epochs,
-              "batch_size": prof.batch_size, "lr": prof.lr, "optimizer": "Adam",
-              "weight_decay": 1e-4, "scheduler": "ExponentialLR(0.9)" if scheduler else None,
-              "variant": variant.label, "weighted": variant.weighted, "cbam": variant.cbam,
+              "batch_size": prof.batch_size, "lr": prof.lr,
+              "optimizer": "adam" if head_factor != 1.0 else (prof.optimizer or "adam"),
+              "weight_decay": opts["weight_decay"], "schedule": opts.get("schedule"),
+              "scheduler": "ExponentialLR(0.9)" if scheduler else None,
+              "head_lr": head_factor * prof.lr, "variant": variant.label,
+              "reading": variant.reading, "paper_row": variant.paper_row, "weighted": variant.weighted, "cbam": variant.cbam,
               "mix": variant.mix, "class_weights": _weights_spec(class_weights) if variant.weighted else None,
               "class_weight_vector": None if cw is None else [round(v, 6) for v in cw.tolist()],
               "beta": beta, "normalizer": normalizer, "weighting": weighting,
@@ -200,6 +298,7 @@ def table2_frame(runs) -> pd.DataFrame:
         m = run.result.test_metrics
         per = m["per_class_recall"]
         rows.append({"method": run.variant.method, "setup": run.variant.label,
+                     "reading": run.variant.reading,
                      "accuracy": m["accuracy"], "min_class_recall": m["min_class_recall"],
                      "worst_class": min(per, key=per.get),
                      "max_class_recall": m["max_class_recall"], "best_class": max(per, key=per.get),
@@ -212,12 +311,13 @@ def table2_frame(runs) -> pd.DataFrame:
 def run_table2(splits, *, profile="smoke", device="auto", seed: int = 0,
                class_weights="effective", use_cbam: bool = True, mix: bool = True,
                results_path="../_build/records", backbone: str | None = None,
-               checkpoint_dir=None, progress: bool = False, source: str | None = None) -> Table2:
-    """Train every rung of :func:`table2_variants` on the same splits and seed."""
+               checkpoint_dir=None, progress: bool = False, source: str | None = None,
+               reading: str = "mixing") -> Table2:
+    """Train every rung of :func:`table2_variants` (``reading``) on the same splits and seed."""
     prof = get_profile(profile)
     label = backbones.backbone_label(backbone or prof.backbone)
     runs = {}
-    for variant in table2_variants(use_cbam, mix, label):
+    for variant in table2_variants(use_cbam, mix, label, reading):
         runs[variant.method] = run_variant(
             variant, splits, profile=prof, device=device, seed=seed, class_weights=class_weights,
             results_path=results_path, backbone=backbone, checkpoint_dir=checkpoint_dir,
@@ -226,16 +326,23 @@ def run_table2(splits, *, profile="smoke", device="auto", seed: int = 0,
 
 
 def compare_with_paper(table: pd.DataFrame, dataset: str = "synthfacs") -> pd.DataFrame:
-    """Ours (percent) beside :data:`PAPER_TABLE2` (AffectNet, pretrained), by method name."""
+    """Ours (percent) beside the :data:`PAPER_TABLE2` row each rung is compared with (the
+    MS-Celeb ResNet-18 rows), one row per rung; ``reading`` says which reading of Table II the
+    comparison uses (the no-mixing base is an extra row beside the paper's first)."""
     ours = table[["method", "setup", "accuracy", "min_class_recall", "max_class_recall"]].copy()
     for col in ("accuracy", "min_class_recall", "max_class_recall"):
         ours[col] = 100 * ours[col]
     ours = ours.rename(columns={c: f"ours_{c}" for c in ("accuracy", "min_class_recall",
                                                           "max_class_recall")})
-    paper = PAPER_TABLE2.drop(columns="setup").rename(
+    ours.insert(2, "reading", [RUNGS[m].reading if m in RUNGS else "" for m in ours["method"]])
+    ours.insert(3, "paper_row", [RUNGS[m].paper_row if m in RUNGS else None for m in ours["method"]])
+    paper = PAPER_TABLE2[PAPER_TABLE2["pretrained"] == "MS-Celeb-1M"].drop(
+        columns=["backbone", "pretrained"]).rename(
         columns={c: f"paper_{c}" for c in ("accuracy", "min_class_recall", "max_class_recall")})
-    out = ours.merge(paper, on="method", how="left")
-    out.attrs["note"] = f"ours: {dataset}, from scratch; paper: AffectNet, pretrained. " + FROM_SCRATCH_CAVEAT
+    out = ours.merge(paper, on="paper_row", how="left")
+    out.attrs["note"] = (f"ours: {dataset}, from scratch; paper: AffectNet, MS-Celeb-1M pretrained "
+                         "ResNet-18. reading 'mixing': mixing on in every rung (the paper's, very "
+                         "likely); 'no-mixing': the rung without it. " + FROM_SCRATCH_CAVEAT)
     return out
 
 
@@ -245,22 +352,22 @@ def load_table2_records(folder) -> pd.DataFrame | None:
     folder = Path(folder)
     from ferlib.records import select
 
-    ladder = {v.method for v in table2_variants()} | {v.method for v in table2_variants(False)}
     # the chapter's table: natural class balance, clean labels (not a degradation-grid cell)
-    df = select(folder, method=ladder, natural=True, clean=True)
+    df = select(folder, method=set(RUNGS), natural=True, clean=True)
     return df.reset_index(drop=True) if len(df) else None
 
 
 def committed_table2(records: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     """:func:`compare_with_paper` for each (dataset, profile) of :func:`load_table2_records`,
     rungs in ladder order (the newest record of a rung wins)."""
-    order = {v.method: i for i, v in enumerate(table2_variants())}
+    order = {m: i for i, m in enumerate(
+        ["cucn:base", "cucn:mix", "cucn:w", "cucn:w+mix", "cucn:w+cbam", "cucn"])}
     out = {}
     for (ds, prof), part in records.groupby(["dataset", "param/profile"], sort=True):
         t = part.drop_duplicates("method", keep="last")
         # the rung's label from the backbone it ran on (records before this label fix say ResNet-18)
         bb = str(t["param/backbone"].iloc[0]) if "param/backbone" in t else "resnet18"
-        labels = {v.method: v.label for v in table2_variants(backbone_label=backbones.backbone_label(bb))}
+        labels = {m: v.on(backbones.backbone_label(bb)).label for m, v in RUNGS.items()}
         t = t.assign(setup=t["method"].map(labels))
         t = t.assign(_o=t["method"].map(order).fillna(len(order))).sort_values("_o")
         cols = ["method", "setup", "accuracy", "min_class_recall", "max_class_recall"]
@@ -314,7 +421,7 @@ def uncertainty_vs_noise(splits, *, rate: float = 0.2, profile="smoke", device="
     from ferlib.data import flip_labels
 
     noisy = flip_labels(splits.train, rate, seed=seed)
-    variant = table2_variants(use_cbam, True)[-1]
+    variant = table2_variants(use_cbam, True)[-1]          # cucn, or cucn:w+mix without CBAM
     run = run_variant(variant, splits, profile=profile, device=device, seed=seed,
                       class_weights=class_weights, results_path=results_path, backbone=backbone,
                       progress=progress, source=source, train_set=noisy,
@@ -349,3 +456,99 @@ def hand_case() -> dict:
             "effective": class_weights(counts, method="effective").tolist(),
             "mix_weights": w.tolist(), "mixing_loss": float(loss),
             "mixing_loss_closed_form": (12 * math.log(2) - math.log(3)) / 8}
+
+
+# ----------------------------------------------------------------------------------------------
+# the mixing explorer (CUCN Eq. 2 on two chosen faces)
+# ----------------------------------------------------------------------------------------------
+@torch.no_grad()
+def mixing_state(model: CUCN, dataset, i: int, j: int, device="cpu",
+                 weighting: str = "rul") -> dict:
+    """CUCN Eq. 2 on training faces ``i`` and ``j`` (evaluation mode: no dropout, running BN):
+    their uncertainties ``u_i``, ``u_j``, the weight ``w`` of ``mu_i`` in the mix
+    (:func:`ferlib.models.cucn.mix_features`), the class probabilities of each face alone and of
+    the mixed feature, and the mixing loss's two halves (cross-entropy of the mix against
+    ``y_i`` and against ``y_j``). Numpy arrays and floats."""
+    if not isinstance(model, CUCN):
+        raise TypeError(f"the mixing explorer needs a CUCN model, got {type(model).__name__}")
+    n = len(dataset)
+    for name, k in (("i", i), ("j", j)):
+        if not 0 <= int(k) < n:
+            raise ValueError(f"face {name}={k} is outside the dataset's 0..{n - 1}")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    x = torch.stack([dataset[int(i)][0], dataset[int(j)][0]]).to(dev)   # (2, C, H, W)
+    y = torch.as_tensor([int(dataset.labels[i]), int(dataset.labels[j])], device=dev)
+    mu, logvar = model.embed(x)                                         # (2, D), (2, D)
+    mixed, w = mix_features(mu, logvar, torch.tensor([1, 0], device=dev), weighting)
+    p_alone = torch.softmax(model.fc(mu), dim=1)                        # (2, K)
+    logit_mix = model.fc(mixed[:1])                                     # (1, K): w mu_i + (1-w) mu_j
+    p_mix = torch.softmax(logit_mix, dim=1)[0]
+    ce = torch.nn.functional.cross_entropy
+    u = relative_uncertainty(logvar)
+    return {"i": int(i), "j": int(j), "y_i": int(y[0]), "y_j": int(y[1]),
+            "u_i": float(u[0]), "u_j": float(u[1]), "w": float(w[0]),
+            "p_i": p_alone[0].cpu().numpy(), "p_j": p_alone[1].cpu().numpy(),
+            "p_mix": p_mix.cpu().numpy(),
+            "ce_y_i": float(ce(logit_mix, y[:1])), "ce_y_j": float(ce(logit_mix, y[1:]))}
+
+
+def plot_mixing(state: dict, dataset, class_names, axes=None):
+    """The two faces (with label and u), and the class probabilities of each alone and of the
+    mix, the two labels marked; the title gives w and the two halves of the loss."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 1, 2.6]})
+    else:
+        fig = axes[0].figure
+    for ax, key in zip(axes[:2], ("i", "j")):
+        img = dataset[state[key]][0].numpy()
+        ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray")
+        ax.set_title(f"face {state[key]}: {class_names[state['y_' + key]]}\nu = {state['u_' + key]:.3g}",
+                     fontsize=9)
+        ax.axis("off")
+    k = len(class_names)
+    xs = np.arange(k)
+    ax = axes[2]
+    ax.bar(xs - 0.27, state["p_i"], 0.27, label=f"face {state['i']} alone", color="C0", alpha=0.6)
+    ax.bar(xs, state["p_mix"], 0.27, label="mixed feature", color="k")
+    ax.bar(xs + 0.27, state["p_j"], 0.27, label=f"face {state['j']} alone", color="C1", alpha=0.6)
+    for key, c in (("y_i", "C0"), ("y_j", "C1")):
+        ax.axvline(state[key], color=c, ls="--", lw=1)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([n[:4] for n in class_names], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(f"w (share of face {state['i']}) = {state['w']:.3f};  CE(mix, y_i) = "
+                 f"{state['ce_y_i']:.2f}, CE(mix, y_j) = {state['ce_y_j']:.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def mixing_explorer(model: CUCN, dataset, class_names=None, i: int = 0, j: int = 1,
+                    device="cpu"):
+    """ipywidgets: pick two training faces (by index, or a class each and a position in it);
+    redraws :func:`plot_mixing` with their uncertainties, the weight w and the mixed
+    prediction against both labels."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    names = list(class_names or dataset.class_names)
+    n = len(dataset)
+    si = W.IntSlider(value=i, min=0, max=n - 1, description="face i", continuous_update=False)
+    sj = W.IntSlider(value=j, min=0, max=n - 1, description="face j", continuous_update=False)
+    out = W.Output()
+
+    def redraw(*_):
+        with out:
+            out.clear_output(wait=True)
+            fig = plot_mixing(mixing_state(model, dataset, si.value, sj.value, device), dataset, names)
+            display(fig)
+            plt.close(fig)
+
+    for s in (si, sj):
+        s.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([si, sj]), out])

@@ -40,6 +40,11 @@ Choices made here, where the paper is silent or wrong (each is shown in the chap
 * **Warm-up**: the paper fixes A = I for the first 50 epochs. With A = I (or A = 0 with our
   diagonal convention) the renormalised A_hat is exactly I, and the GCN is exactly an MLP with
   the same weights (tested).
+* **Eq. 8**: the paper's sigma is unnamed and its depth unfixed: ReLU between two layers, none
+  after the last (the logits), as in Kipf & Welling's reference GCN.
+* **Straight-through and the cross-entropy**: with ``mode="ste"`` the soft graph's gradient
+  reaches C_s from every term that uses A, so the cross-entropy also trains the features
+  through the GCN's propagation, not only Adj_loss.
 * **Inference**: the graph needs a batch. :func:`ean_predict_batch` builds it over the test
   batch (the prediction of an image then depends on its batch-mates); :func:`ean_predict_single`
   uses A = I (each image alone, the MLP path). The chapter reports both.
@@ -58,9 +63,15 @@ __all__ = [
     "soft_adjacency", "label_mask", "adj_loss", "normalized_adjacency", "GCNLayer", "GCN",
     "EANConfig", "EAN", "build_ean", "graph_active", "EANLoss", "ean_loss_fn",
     "ean_predict_batch", "ean_predict_single", "ADJACENCY_MODES", "NORMALIZATIONS",
+    "DEFAULT_TAU1", "DEFAULT_TAU2",
 ]
 
 ADJACENCY_MODES = ("hard", "soft", "ste")
+#: The library's one default per Eq. 4 threshold (on batch-centred cosines): EANConfig, the
+#: noisy-label runner and the comparison use these unless given others; chapter 05 replaces
+#: them by the values its validation-only tuning picks (ferlib.models.ean_experiment.tune_thresholds).
+DEFAULT_TAU1 = 0.3
+DEFAULT_TAU2 = None
 NORMALIZATIONS = ("sym", "row")
 
 
@@ -339,7 +350,8 @@ class GCN(nn.Module):
 class EANConfig:
     """EAN hyperparameters (paper values where it gives them).
 
-    ``tau1``/``tau2``: Eq. 4 thresholds (``tau2=None``: single threshold). ``center``: subtract
+    ``tau1``/``tau2``: Eq. 4 thresholds (``tau2=None``: single threshold, the paper's simplified
+    form; defaults :data:`DEFAULT_TAU1`, :data:`DEFAULT_TAU2`). ``center``: subtract
     the batch mean before Eq. 3 (ours; see the module docstring). ``mode``: how A is
     formed (see :func:`adjacency`). ``alpha``: Eq. 6 weight (paper 0.1). ``normalize_loss``:
     divide Eq. 6 by sum(A_mask)^2 (our experiments: True). ``warmup_epochs``: epochs with
@@ -347,8 +359,8 @@ class EANConfig:
     builds the graph over the batch (True) or uses A = I (False).
     """
 
-    tau1: float = 0.5
-    tau2: float | None = None
+    tau1: float = DEFAULT_TAU1
+    tau2: float | None = DEFAULT_TAU2
     center: bool = True
     temperature: float = 0.05
     mode: str = "ste"

@@ -16,7 +16,7 @@ Losses (see :func:`vaegan_losses`):
   ``L_G = -mean D(x~)`` where x~ are reconstructions and decoded prior samples;
 * ``KL(q(z|x) || N(0, I))`` (Kingma & Welling, Eq. 10), weighted by ``beta_t`` that rises
   linearly from 0 to ``kl_weight`` over the first ``kl_anneal_share`` of the training steps
-  (KL annealing, Bowman et al. 2016);
+  (KL annealing, Bowman et al. 2016; default 1, the whole run, as Li et al.);
 * L1 reconstruction ``mean |x - G(mu + sigma eps)|`` plus an optional perceptual term
   ``mean (phi(x) - phi(x_rec))^2`` where ``phi`` is the last convolutional map
   (``forward_map``) of a classifier trained in this book, frozen. No pretrained network is
@@ -71,7 +71,8 @@ class VAEGANConfig:
     width: int = 16
     rec_weight: float = 1.0          # L1 reconstruction
     kl_weight: float = 1e-3          # KL weight reached at the end of the annealing
-    kl_anneal_share: float = 0.5     # share of all training steps over which beta rises from 0
+    kl_anneal_share: float = 1.0     # share of all training steps over which beta rises from 0
+                                     # (1: over the whole run, as the paper)
     adv_weight: float = 0.05         # weight of the hinge generator loss in the E+G objective
     perceptual_weight: float = 0.1   # 0 switches the perceptual term off
     lr_g: float = 1e-4               # encoder + generator
@@ -111,7 +112,8 @@ _PROFILE_WIDTH = {"smoke": 4, "cpu": 16, "full": 64}
 
 def vaegan_config(profile="smoke", **overrides) -> VAEGANConfig:
     """The VAE-GAN configuration of a profile (``ferlib.config``): latent size from
-    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, 48x48 grey."""
+    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, the profile's image size
+    (grey)."""
     from ferlib.config import get_profile
 
     p = get_profile(profile)

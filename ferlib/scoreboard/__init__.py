@@ -15,7 +15,11 @@ Claims live in ``claims.json`` (data, not code). Our values come from results re
 Several records for one claim (seeds) are averaged. Only records of the datasets' natural class
 balance answer a claim, at the claim's noise rate (0 unless it names one): the query is
 :func:`ferlib.records.select`, so a cell of chapter 07's degradation grid (any imbalance ratio,
-1 included) never enters a verdict.
+1 included) never enters a verdict. A claim's ``ours`` names the record ``method`` and the
+``params`` a record must carry (numbers compared as numbers, text such as ``backbone`` or
+``pretrained`` as text: a claim on an ImageNet-pretrained ResNet-50 matches no record of ours);
+a gain subtracts the ``minus`` method, with ``minus_params`` when the two sides differ in a
+parameter (EAN's Table 5: generator on minus off).
 """
 from __future__ import annotations
 
@@ -92,8 +96,12 @@ def _value(records: pd.DataFrame, method, dataset, params, metric):
     hits = select(records, method=method, dataset=dataset, natural=True, noise_rate=rate)
     for key, value in want.items():
         column = f"param/{key}"
-        have = pd.to_numeric(hits[column], errors="coerce") if column in hits.columns else \
-            pd.Series(np.nan, index=hits.index)
+        raw = hits[column] if column in hits.columns else pd.Series(None, index=hits.index,
+                                                                      dtype=object)
+        if isinstance(value, str):   # e.g. backbone, pretrained: compared as text
+            hits = hits[raw.notna() & (raw.astype(str).str.lower() == value.lower())]
+            continue
+        have = pd.to_numeric(raw, errors="coerce")
         hits = hits[np.isclose(have.astype(float), float(value))]
     if metric not in hits.columns:
         return None, []
@@ -116,7 +124,8 @@ def _answer(records, claim, dataset):
     params = ours.get("params", {})
     value, used = _value(records, ours["method"], dataset, params, claim["metric"])
     if value is not None and "minus" in ours:
-        other, used2 = _value(records, ours["minus"], dataset, params, claim["metric"])
+        other, used2 = _value(records, ours["minus"], dataset, ours.get("minus_params", params),
+                              claim["metric"])
         value = None if other is None else value - other
         used = used + used2 if other is not None else []
     return value, used
