@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,20 +386,24 @@ def count_parameters(method: str, splits, profile="smoke") -> int:
 # ----------------------------------------------------------------------------------------------
 def load_all_records(*folders, optional=()) -> pd.DataFrame:
     """:func:`ferlib.records.load_records` of every folder (recursively), concatenated, with a
-    ``folder`` column. A folder that does not exist or holds no record is an error (naming
-    it), except the folders also listed in ``optional`` (a results folder before its first
-    run); None entries are ignored."""
+    ``folder`` column. Every folder must exist, and together they must hold at least one
+    record (errors name the folders), except that the folders also listed in ``optional`` (a
+    results folder before its first run) may be missing; None entries are ignored. An
+    unreadable or incomplete record is an error naming it."""
     from ferlib.records import load_records
 
     frames = []
     optional = {str(Path(o)) for o in optional if o is not None}
-    for f in folders:
-        if f is None:
-            continue
-        df = load_records(f, "**/*.json", missing_ok=str(Path(f)) in optional)
+    named = [f for f in folders if f is not None]
+    for f in named:
+        if not Path(f).is_dir() and str(Path(f)) not in optional:
+            raise FileNotFoundError(f"records folder {f} does not exist")
+        df = load_records(f, "**/*.json", missing_ok=True)
         if len(df):
             frames.append(df.assign(folder=str(f)))
     if not frames:
+        if named and not all(str(Path(f)) in optional for f in named):
+            raise ValueError(f"no results record in {', '.join(map(str, named))}")
         return load_records(Path("/nonexistent-ferlib-folder"), missing_ok=True)
     return pd.concat(frames, ignore_index=True, sort=False)
 
@@ -442,7 +445,7 @@ def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, 
 def _stamp(path: Path, ratio, rate, n_params: int | None) -> None:
     """Add the cell (and the parameter count) to a record's params, in place and atomically;
     everything else, provenance included, stays as written."""
-    from ferlib.records import read_record
+    from ferlib.records import read_record, write_text_atomic
 
     rec = read_record(path)
     params = dict(rec.get("params") or {})
@@ -451,9 +454,7 @@ def _stamp(path: Path, ratio, rate, n_params: int | None) -> None:
     if n_params is not None and params.get("n_params") is None:
         params["n_params"] = int(n_params)
     rec["params"] = params
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.stamp")
-    tmp.write_text(json.dumps(rec, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
 
 
 def _expected_split(dataset: str, eval_split):
@@ -495,8 +496,10 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
     method_opts = dict(method_opts or {})
     split_name = _expected_split(dataset, eval_split)
 
-    def known():   # results_path may not exist before the first run; read_also must
+    def known():   # results_path may be new and empty; the read_also folders must exist
         return load_all_records(results_path, *read_also, optional=[results_path])
+
+    Path(results_path).mkdir(parents=True, exist_ok=True)
 
     have = known()
     plan = []

@@ -174,9 +174,24 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
+    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a flushed, fsync-ed temporary file renamed over it: a
+    crash leaves the old file or the new one, never half a record."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ferlib.checkpoint import CheckpointError
 from ferlib.data.dataset import FaceDataset
 from ferlib.data.errors import DataFormatError
 
@@ -272,6 +271,13 @@ def _chapter05_missing_folder(tmp):
     load_noisy_records(tmp / "no-records")
 
 
+def _compare_read_also_mistyped(tmp):
+    from ferlib.compare import load_all_records
+
+    record(tmp / "results", "good.json", **GOOD)
+    load_all_records(tmp / "results", tmp / "book" / "recrods")
+
+
 def _train_baseline_epochs_zero(tmp):
     from ferlib.data import load_splits
     from ferlib.train.baseline import train_baseline
@@ -362,6 +368,8 @@ CATALOGUE = [
      r"cut.json: not valid JSON"),
     ("chapter 05: records folder missing", _chapter05_missing_folder, FileNotFoundError,
      r"records folder .*no-records does not exist"),
+    ("compare: a --read-also folder mistyped", _compare_read_also_mistyped, FileNotFoundError,
+     r"records folder .*recrods does not exist"),
     # 6. training arguments
     ("train_baseline epochs=0", _train_baseline_epochs_zero, ValueError, r"epochs must be >= 1, got 0"),
     ("python -m ferlib.train --epochs 0", lambda t: _cli(["--epochs", "0", "--out", str(t)]),

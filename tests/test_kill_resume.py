@@ -3,15 +3,17 @@ middle of an epoch, then again while it writes its checkpoint, and a third proce
 its history and weights must equal those of an uninterrupted run, bit for bit (CPU, one
 thread). The same for the VAE-GAN's own training loop.
 
-Each process trains a tiny model on tiny synthetic data for three epochs (a second or two; the
-cost is mostly importing torch). The child stops itself at a chosen point (it writes a marker
-file and sleeps) so that the parent's SIGKILL lands exactly there: mid-epoch, or with half of
-the new checkpoint written to its temporary file.
+Each run trains a tiny model on tiny synthetic data for three epochs (well under a second;
+a child's cost is mostly importing torch). The killed runs are child processes; the child
+stops itself at a chosen point (it writes a marker file and sleeps) so that the parent's
+SIGKILL lands exactly there: mid-epoch, or with half of the new checkpoint written to its
+temporary file. The uninterrupted run and the final resume run the same script in this
+process, with one thread as in the children.
 """
 from __future__ import annotations
 
-import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -95,15 +97,16 @@ CHILD = textwrap.dedent('''
     else:
         import ferlib.models.vaegan as vg
 
-        real_losses = vg.vaegan_losses
-        steps = []
+        if mode == "kill-mid-epoch":
+            real_losses = vg.vaegan_losses
+            steps = []
 
-        def losses(*a, **k):              # pause in the middle of epoch 2 (steps 3..4)
-            steps.append(1)
-            if mode == "kill-mid-epoch" and len(steps) == 4:
-                pause("mid-epoch")
-            return real_losses(*a, **k)
-        vg.vaegan_losses = losses
+            def losses(*a, **k):          # pause in the middle of epoch 2 (steps 3..4)
+                steps.append(1)
+                if len(steps) == 4:
+                    pause("mid-epoch")
+                return real_losses(*a, **k)
+            vg.vaegan_losses = losses
         torch.manual_seed(0)
         model = vg.VAEGAN(vg.VAEGANConfig(latent_dim=2, image_size=8, width=1))
         res = vg.train_vaegan(model, faces(8, 0, 8), 3, batch_size=4, checkpoint_dir=ckdir,
@@ -127,10 +130,19 @@ def _start(tmp_path, kind, mode, ckdir, out):
     return proc, marker
 
 
-def _run(tmp_path, kind, mode, ckdir, out):
-    proc, _ = _start(tmp_path, kind, mode, ckdir, out)
-    output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, output
+def _run_here(tmp_path, kind, mode, ckdir, out):
+    """The child script run to the end in this process (modes "full" and "normal" patch
+    nothing; the thread count, set to 1 as in the children, is restored)."""
+    script = tmp_path / "child.py"
+    if not script.exists():
+        script.write_text(CHILD)
+    argv, threads = sys.argv, torch.get_num_threads()
+    sys.argv = [str(script), kind, mode, str(ckdir) if ckdir else "-", str(out), str(tmp_path / "m")]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+        torch.set_num_threads(threads)
     return torch.load(out, weights_only=True)
 
 
@@ -160,7 +172,7 @@ def _same(full, resumed):
 def test_sigkill_mid_epoch_and_mid_checkpoint_write_then_resume(tmp_path, kind, ckpt_name):
     from ferlib.checkpoint import load_checkpoint_file
 
-    full = _run(tmp_path, kind, "full", None, tmp_path / "full.pt")
+    full = _run_here(tmp_path, kind, "full", None, tmp_path / "full.pt")
     ck = tmp_path / "ck"
     # 1. SIGKILL in the middle of epoch 2: the checkpoint of epoch 1 is there
     _kill_when_paused(tmp_path, kind, "kill-mid-epoch", ck)
@@ -173,6 +185,6 @@ def test_sigkill_mid_epoch_and_mid_checkpoint_write_then_resume(tmp_path, kind, 
     partial = list(ck.glob(f"{ckpt_name}.tmp*"))
     assert len(partial) == 1 and 0 < partial[0].stat().st_size
     # 3. resume to the end: the same history and weights as the uninterrupted run
-    _same(full, _run(tmp_path, kind, "normal", ck, tmp_path / "resumed.pt"))
+    _same(full, _run_here(tmp_path, kind, "normal", ck, tmp_path / "resumed.pt"))
     assert not list(ck.glob(f"{ckpt_name}.tmp*")), "the half-written temporary file was left"
     assert load_checkpoint_file(ck / ckpt_name)["epoch"] == 3

@@ -11,6 +11,6 @@ from ferlib.augment.dataset import LatentAugmentation, augment_batch, clean_epoc
 from ferlib.augment.latent import (SAMPLING_METHODS, SHRINKAGE, ClassLatentStats, class_latent_stats,
                                    check_covariance, matrix_sqrt, sample_latent)
 
-__all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt",
+__all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt", "check_covariance",
            "SAMPLING_METHODS", "SHRINKAGE", "LatentAugmentation", "augment_batch",
            "clean_epochs_from"]

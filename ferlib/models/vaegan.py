@@ -492,7 +492,10 @@ def train_vaegan(model: VAEGAN, dataset, epochs: int, *, batch_size: int = 64,
     arguments resumes from the last finished epoch (a finished run returns at once). All
     randomness (shuffling, reparameterisation noise, prior samples) comes from generators seeded
     by ``seed`` and saved in the checkpoint, so a resumed run equals an uninterrupted one.
-    This loop is separate from ``ferlib.train.fit`` because a GAN needs two optimisers.
+    The checkpoint holds tensors and plain data only (read with ``weights_only=True``) and is
+    written atomically (:func:`ferlib.checkpoint.save_atomic`); a checkpoint of another run
+    (other config, seed, batch size, epochs, grid size or images) is a ValueError naming the
+    difference. This loop is separate from ``ferlib.train.fit`` because a GAN needs two optimisers.
     """
     from ferlib.checkpoint import save_atomic
     from ferlib.config import resolve_device

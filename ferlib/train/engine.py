@@ -445,7 +445,10 @@ def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
         a, b = saved.get(key), current.get(key)
         if a == b:
             continue
-        if key.endswith("_data"):
+        if key not in saved:
+            detail = (f"the checkpoint records no {key!r}: it was written by an older ferlib, "
+                      "whose fingerprint did not cover it")
+        elif key.endswith("_data"):
             which = key[:-len("_data")]
             detail = (f"the {which} data differ (same size or not: images, labels or class "
                       f"names changed; checkpoint {str(a)[:12]}..., this run {str(b)[:12]}...)")
