@@ -328,3 +328,15 @@ def test_sweep_gpus_one_process_per_gpu(tiny_book, monkeypatch):
     assert {d for _, d, _ in seen} == {"cuda"} and sorted(x for _, _, x in seen) == [1, 2, 3, 4]
     done = tiny_book / "_build" / "sweeps" / "tiny"
     assert len(list(done.glob("*.done"))) == 4
+
+
+def test_only_a_cell_timeout_earns_the_runner_a_second_try():
+    from nbclient.exceptions import CellTimeoutError
+    from papermill.exceptions import PapermillExecutionError
+
+    from ferlib.book import is_cell_timeout
+
+    assert is_cell_timeout(CellTimeoutError("cell 18 timed out"))
+    assert is_cell_timeout(TimeoutError())
+    assert not is_cell_timeout(PapermillExecutionError(3, 3, "x = 1", "ValueError", "bad", []))
+    assert not is_cell_timeout(ValueError("bad"))
