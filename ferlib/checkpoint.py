@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "load_checkpoint_file", "save_atomic"]
+__all__ = ["CheckpointError", "load_checkpoint_file", "save_atomic", "write_atomic"]
 
 
 class CheckpointError(ValueError):
@@ -75,15 +75,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def save_atomic(obj, path) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically and durably (see the module docstring)."""
+def write_atomic(path, write, *, text: bool = False) -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, flush and fsync it, then rename it
+    over ``path``: a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = path.name + ".tmp"
     tmp = path.with_name(f"{prefix}{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
+        with open(tmp, "w" if text else "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -94,3 +95,8 @@ def save_atomic(obj, path) -> Path:
     for stale in path.parent.glob(f"{prefix}*"):  # left by a writer that was killed
         stale.unlink(missing_ok=True)
     return path
+
+
+def save_atomic(obj, path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically and durably (see the module docstring)."""
+    return write_atomic(path, lambda f: torch.save(obj, f))

@@ -181,18 +181,9 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
 def write_text_atomic(path, text: str) -> Path:
     """Write ``text`` to ``path`` through a flushed, fsync-ed temporary file renamed over it: a
     crash leaves the old file or the new one, never half a record."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    from ferlib.checkpoint import write_atomic
+
+    return write_atomic(path, lambda f: f.write(text), text=True)
 
 
 # a JSON dict with any of these keys is meant as a record: if it is incomplete it is an error,
