@@ -735,8 +735,8 @@ def stage_source(root: Path, profile: str, partial: bool = False, mathjax: bool 
     shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns(
         "*.pt", "__pycache__", ".ipynb_checkpoints"))
     # the scoreboard is regenerated from the records, so the site never shows a stale one
-    from ferlib.scoreboard import write_page
-    write_page(src / "book" / "records", src / "book" / "scoreboard.md", shown_as="book/records")
+    from ferlib.scoreboard import BOOK_RECORDS, write_page
+    write_page(src / BOOK_RECORDS, src / "book" / "scoreboard.md", shown_as=BOOK_RECORDS)
     nb_src = root / NOTEBOOK_DIR
     (src / NOTEBOOK_DIR).mkdir()
     for extra in nb_src.iterdir():  # figures or data a chapter's markdown links to

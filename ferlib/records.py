@@ -34,11 +34,14 @@ import pandas as pd
 
 __all__ = ["write_record", "read_record", "load_records", "scan_records", "provenance",
            "to_jsonable", "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean",
-           "with_cells", "select"]
+           "with_cells", "select", "encode_labels", "decode_labels", "predictions_of"]
 
 RECORD_FORMAT = 1
-# arrays that ferlib.train.evaluate returns beside the metrics; not metrics, never recorded
+# arrays that ferlib.train.evaluate returns beside the metrics: not metrics; y_true / y_pred are
+# kept in the record's "predictions" (what paired intervals need), scores are not recorded
 _NOT_METRICS = ("scores", "y_pred", "y_true")
+# one character per image: class k is _LABEL_DIGITS[k] (compact, and readable in a diff)
+_LABEL_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _BASE_COLUMNS = ["file", "method", "dataset", "split", "seed", "device", "wall_time", "time_utc",
                  "git_commit", "source"]
 
@@ -135,9 +138,12 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
 
     The file name is ``<method>_<dataset>_<split>_<hash>.json`` with a hash of the params and
     seed (a rerun of the same experiment replaces its record), or ``name`` (+ ``.json``).
-    Non-finite metrics are an error; non-finite values in params/extra become null. The
-    ``scores`` / ``y_pred`` / ``y_true`` arrays of ``ferlib.train.evaluate`` are left out of
-    ``metrics`` (put them in ``extra`` if you need them). Written atomically.
+    Non-finite metrics are an error; non-finite values in params/extra become null. When
+    ``metrics`` holds the ``y_true`` and ``y_pred`` arrays of ``ferlib.train.evaluate`` (or
+    ``ferlib.metrics.classification_metrics``' inputs), they are kept as the record's
+    ``predictions`` (:func:`encode_labels`; one character per test image, in the split's
+    order), so that gains can be tested image by image (:mod:`ferlib.stats`); ``scores`` is
+    left out. Written atomically.
     """
     for label, value in (("method", method), ("dataset", dataset), ("split", split)):
         if not isinstance(value, str) or not value:
@@ -152,6 +158,7 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
     clean_metrics = to_jsonable({k: v for k, v in metrics.items() if k not in _NOT_METRICS},
                                 where="metrics", nan="error")
     clean_params = to_jsonable(dict(params), where="params")
+    predictions = _predictions_field(metrics, clean_metrics.get("n"))
     record = {
         "format": RECORD_FORMAT,
         "method": method,
@@ -165,6 +172,8 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
         "extra": to_jsonable(dict(extra or {}), where="extra"),
         "provenance": provenance(source),
     }
+    if predictions is not None:
+        record["predictions"] = predictions
     if name is None:
         key = json.dumps({"params": clean_params, "seed": record["seed"]}, sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:10]
@@ -176,6 +185,59 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
     path = folder / name
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=False) + "\n")
     return path
+
+
+def encode_labels(labels) -> str:
+    """Integer class labels (0..35) as a string of one character each (``[0, 3, 11]`` ->
+    ``"03b"``): how a record keeps its per-image ``y_true`` / ``y_pred``."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"encode_labels: want a 1-D array of integer labels, got dtype "
+                         f"{arr.dtype} and shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= len(_LABEL_DIGITS)):
+        raise ValueError(f"encode_labels: labels must lie in 0..{len(_LABEL_DIGITS) - 1}, got "
+                         f"{arr.min()}..{arr.max()}")
+    return "".join(_LABEL_DIGITS[k] for k in arr.tolist())
+
+
+def decode_labels(text: str, where: str = "labels") -> np.ndarray:
+    """The inverse of :func:`encode_labels`; a character that is not a label is a ValueError
+    naming ``where`` and its position."""
+    lookup = {c: k for k, c in enumerate(_LABEL_DIGITS)}
+    try:
+        return np.fromiter((lookup[c] for c in text), dtype=np.int64, count=len(text))
+    except KeyError:
+        bad = next(i for i, c in enumerate(text) if c not in lookup)
+        raise ValueError(f"{where}: character {text[bad]!r} at position {bad} is not a class "
+                         "label") from None
+
+
+def _predictions_field(metrics: Mapping, n) -> dict | None:
+    if "y_true" not in metrics or "y_pred" not in metrics:
+        return None
+    y_true, y_pred = (np.asarray(metrics[k]).ravel() for k in ("y_true", "y_pred"))
+    if len(y_true) != len(y_pred) or (n is not None and len(y_true) != n):
+        raise ValueError(f"write_record: y_true ({len(y_true)}), y_pred ({len(y_pred)}) and "
+                         f"metrics n ({n}) must count the same test images")
+    return {"y_true": encode_labels(y_true), "y_pred": encode_labels(y_pred)}
+
+
+def predictions_of(record, where: str = "record") -> tuple[np.ndarray, np.ndarray] | None:
+    """``(y_true, y_pred)`` of a record (a dict from :func:`read_record`, or a path), or None
+    when it holds no per-image predictions (records written before they were kept). Arrays of
+    unequal length are a ValueError naming ``where``."""
+    if not isinstance(record, Mapping):
+        where = str(record)
+        record = read_record(record)
+    pred = record.get("predictions")
+    if not pred:
+        return None
+    y_true = decode_labels(pred.get("y_true", ""), f"{where}: predictions.y_true")
+    y_pred = decode_labels(pred.get("y_pred", ""), f"{where}: predictions.y_pred")
+    if len(y_true) != len(y_pred) or not len(y_true):
+        raise ValueError(f"{where}: predictions hold {len(y_true)} labels and "
+                         f"{len(y_pred)} predictions")
+    return y_true, y_pred
 
 
 def write_text_atomic(path, text: str) -> Path:

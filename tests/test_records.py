@@ -176,3 +176,39 @@ def test_a_ratio_1_record_is_natural_for_no_reader(tmp_path):
     board = scoreboard(tmp_path).set_index("id")
     assert board.loc["ahm-fer2013", "ours"] == pytest.approx(40.0)
     assert board.loc["ahm-fer2013-gain", "ours"] == pytest.approx(0.0)       # 40 - 40, not 90 - ...
+
+
+def test_labels_encode_one_character_each_and_round_trip():
+    from ferlib.records import decode_labels, encode_labels
+
+    assert encode_labels(np.array([0, 3, 11, 35])) == "03bz"
+    assert decode_labels("03bz").tolist() == [0, 3, 11, 35]
+    with pytest.raises(ValueError, match="0..35"):
+        encode_labels(np.array([36]))
+    with pytest.raises(ValueError, match="integer"):
+        encode_labels(np.array([0.5]))
+    with pytest.raises(ValueError, match=r"'#' at position 2"):
+        decode_labels("01#", "rec.json")
+
+
+def test_a_record_keeps_the_test_predictions_it_was_scored_on(tmp_path):
+    from ferlib.records import predictions_of
+
+    y_true, y_pred = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2])
+    metrics = {"n": 4, "accuracy": 0.75, "y_true": y_true, "y_pred": y_pred,
+               "scores": np.eye(3)[y_pred]}
+    path = write_record(tmp_path, method="m", dataset="d", split="test", metrics=metrics,
+                        params={}, seed=0, device="cpu", wall_time=1.0)
+    rec = read_record(path)
+    assert rec["predictions"] == {"y_true": "0122", "y_pred": "0222"}
+    assert "scores" not in rec["metrics"] and "y_pred" not in rec["metrics"]
+    got_true, got_pred = predictions_of(path)
+    assert got_true.tolist() == [0, 1, 2, 2] and got_pred.tolist() == [0, 2, 2, 2]
+    # a record written without them says so with None, not an empty array
+    bare = write_record(tmp_path, method="m", dataset="d", split="test", metrics={"n": 4},
+                        params={"x": 1}, seed=0, device="cpu", wall_time=1.0)
+    assert predictions_of(bare) is None
+    with pytest.raises(ValueError, match=r"y_true \(4\), y_pred \(3\)"):
+        write_record(tmp_path, method="m", dataset="d", split="test",
+                     metrics={"n": 4, "y_true": y_true, "y_pred": y_pred[:3]}, params={},
+                     seed=0, device="cpu", wall_time=1.0)

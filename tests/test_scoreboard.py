@@ -1,16 +1,29 @@
 """The reproduction scoreboard: claims data integrity and verdicts from records."""
 import json
+import re
 
+import numpy as np
 import pytest
 
+from ferlib.records import encode_labels
 from ferlib.scoreboard import load_claims, render_markdown, scoreboard
+from ferlib.stats import Estimate, verdict
 
 REQUIRED = {"id", "paper", "where", "dataset", "metric", "kind", "claimed", "setup", "ours"}
 
 
-def _record(folder, name, method, dataset, metrics, **params):
-    rec = {"method": method, "dataset": dataset, "split": "test", "metrics": metrics,
-           "params": {"profile": "full", **params}}
+def _record(folder, name, method, dataset, metrics, seed=0, n=None, **params):
+    """A record; with ``n``, per-image predictions on n test images (labels i % 7) that are
+    right on the first round(accuracy * n) images, so two such records are nested and their
+    paired difference is worked by hand."""
+    rec = {"method": method, "dataset": dataset, "split": "test", "seed": seed,
+           "metrics": dict(metrics), "params": {"profile": "full", **params}}
+    if n is not None:
+        y = np.arange(n) % 7
+        right = int(round(metrics["accuracy"] * n))
+        rec["metrics"]["n"] = n
+        rec["predictions"] = {"y_true": encode_labels(y),
+                              "y_pred": encode_labels(np.where(np.arange(n) < right, y, (y + 1) % 7))}
     (folder / f"{name}.json").write_text(json.dumps(rec))
 
 
@@ -72,40 +85,67 @@ def test_claim_set_is_complete():
 
 
 def test_verdicts(tmp_path):
-    # EAN at 10 % noise on RAF-DB: 84.5 is within 1 point of 84.83, at 20 %: 80.0 is not
-    _record(tmp_path, "a", "ean", "rafdb", {"accuracy": 0.845}, noise_rate=0.1)
-    _record(tmp_path, "b", "ean", "rafdb", {"accuracy": 0.800}, noise_rate=0.2)
-    # two seeds of SCN at 10 %: mean 82.0
-    _record(tmp_path, "c", "scn", "rafdb", {"accuracy": 0.81}, noise_rate=0.1)
-    _record(tmp_path, "d", "scn", "rafdb", {"accuracy": 0.83}, noise_rate=0.1)
-    # latent augmentation on FER2013 only: the RAF-DB gain claim is answered there
-    _record(tmp_path, "e", "latent-aug", "fer2013", {"accuracy": 0.60, "mAP": 0.5})
-    _record(tmp_path, "f", "baseline+balanced", "fer2013", {"accuracy": 0.62, "mAP": 0.45})
+    # EAN at 10 % noise on RAF-DB: 84.5 % of 1,000 images, interval about [82.3, 86.7]: 84.83 is
+    # inside; at 20 %: 80.0 [77.5, 82.5] widened by 1 point stops at 83.5 < 84.02
+    _record(tmp_path, "a", "ean", "rafdb", {"accuracy": 0.845}, n=1000, noise_rate=0.1)
+    _record(tmp_path, "b", "ean", "rafdb", {"accuracy": 0.800}, n=1000, noise_rate=0.2)
+    # two seeds of SCN at 10 %: mean 82.0, sd 1.41
+    _record(tmp_path, "c", "scn", "rafdb", {"accuracy": 0.81}, n=1000, noise_rate=0.1)
+    _record(tmp_path, "d", "scn", "rafdb", {"accuracy": 0.83}, seed=1, n=1000, noise_rate=0.1)
+    # latent augmentation on FER2013 only (two seeds): the RAF-DB gain claim is judged there
+    for seed in (0, 1):
+        _record(tmp_path, f"e{seed}", "latent-aug", "fer2013",
+                {"accuracy": 0.60, "mAP": 0.50 + 0.02 * seed}, seed=seed, n=1000)
+        _record(tmp_path, f"f{seed}", "baseline+balanced", "fer2013",
+                {"accuracy": 0.62, "mAP": 0.45 + 0.01 * seed}, seed=seed, n=1000)
     table = scoreboard(tmp_path).set_index("id")
     assert table.loc["ean-rafdb-10", "verdict"] == "reproduced"
     assert table.loc["ean-rafdb-10", "ours"] == pytest.approx(84.5)
+    assert table.loc["ean-rafdb-10", "low"] == pytest.approx(84.5 - 2.24, abs=0.4)
     assert table.loc["ean-rafdb-20", "verdict"] == "not reproduced"
     assert table.loc["scn-rafdb-10", "ours"] == pytest.approx(82.0)
-    assert table.loc["ean-rafdb-10-gain", "ours"] == pytest.approx(2.5)
-    assert table.loc["li-r34-lat-gain-acc", "verdict"] == "not run; direction fails on fer2013"
+    assert table.loc["scn-rafdb-10", "seeds"] == 2
+    assert table.loc["scn-rafdb-10", "sd"] == pytest.approx(np.sqrt(2))
+    # paired by seed: only seed 0 is in both cells, 84.5 - 81.0; 35 more right answers in
+    # 1,000: interval about 3.5 +- 1.96 sqrt(0.035 * 0.965 / 1000) = [2.36, 4.64], 2.65 inside
+    gain = table.loc["ean-rafdb-10-gain"]
+    assert gain["ours"] == pytest.approx(3.5) and gain["seeds"] == 1
+    assert gain["interval"] == "paired bootstrap over test images"
+    assert gain["verdict"] == "reproduced"
+    # latent minus balanced: -2.0 with the interval below zero, the paper claims +1.21
+    assert table.loc["li-r34-lat-gain-acc", "verdict"] == "not run; on fer2013: reversed"
     assert table.loc["li-r34-lat-gain-acc", "ours_nearest"] == pytest.approx(-2.0)
-    assert table.loc["li-r34-lat-gain-map", "verdict"] == "not run; direction holds on fer2013"
+    # mAP is not in the predictions: a t interval over the two paired seeds (5, 6 points:
+    # 5.5 +- 12.71 * 0.707 / sqrt(2)) holds zero
+    gain_map = table.loc["li-r34-lat-gain-map"]
+    assert gain_map["interval"] == "t over paired seeds"
+    assert gain_map["low"] == pytest.approx(5.5 - 6.353, abs=1e-3)
+    assert gain_map["verdict"] == "not run; on fer2013: not significant"
     assert table.loc["cucn-rafdb", "verdict"] == "not run"
     page = render_markdown(table.reset_index(), tmp_path, tmp_path)
     assert page.count("\n| ") == len(table) + 1  # header + one row per claim
 
 
-def test_cpu_profile_and_gain_direction_are_named_in_the_verdict(tmp_path):
-    # AHM on FER2013 (the claim's own dataset) from the cpu profile: 45 - 40 = +5 points
-    _record(tmp_path, "a", "ahm", "fer2013", {"accuracy": 0.45}, profile="cpu")
-    _record(tmp_path, "b", "baseline", "fer2013", {"accuracy": 0.40}, profile="cpu")
+def test_a_record_without_predictions_has_no_paired_interval(tmp_path):
+    # AHM on FER2013 (the claim's own dataset) from the cpu profile, one seed, no predictions
+    _record(tmp_path, "a", "ahm", "fer2013", {"accuracy": 0.45, "n": 1000}, profile="cpu")
+    _record(tmp_path, "b", "baseline", "fer2013", {"accuracy": 0.40, "n": 1000}, profile="cpu")
     table = scoreboard(tmp_path).set_index("id")
+    # one seed's accuracy still has a Wilson interval: 45 % of 1,000 is far from 80.6
+    assert table.loc["ahm-fer2013", "interval"] == "Wilson, one seed"
     assert table.loc["ahm-fer2013", "verdict"] == "not reproduced; cpu profile, from scratch"
     assert table.loc["ahm-fer2013-gain", "ours"] == pytest.approx(5.0)
-    assert table.loc["ahm-fer2013-gain", "verdict"] == (
-        "not reproduced; direction holds; cpu profile, from scratch")
+    assert table.loc["ahm-fer2013-gain", "verdict"] == "no interval; cpu profile, from scratch"
     page = render_markdown(table.reset_index(), tmp_path, tmp_path)
     assert "nan" not in page
+
+
+def test_a_paired_gain_on_the_claims_dataset_names_the_profile(tmp_path):
+    # +5 points, 50 more right answers in 1,000: [3.6, 6.4] holds the paper's +6.1
+    _record(tmp_path, "a", "ahm", "fer2013", {"accuracy": 0.45}, n=1000, profile="cpu")
+    _record(tmp_path, "b", "baseline", "fer2013", {"accuracy": 0.40}, n=1000, profile="cpu")
+    table = scoreboard(tmp_path).set_index("id")
+    assert table.loc["ahm-fer2013-gain", "verdict"] == "reproduced; cpu profile, from scratch"
 
 
 def test_bad_record_names_the_file(tmp_path):
@@ -118,12 +158,12 @@ def test_only_natural_clean_records_of_the_longest_profile_answer(tmp_path):
     # a degradation-grid cell (imbalance 10) and a noisy run must not count for clean claims
     _record(tmp_path, "a", "cucn", "rafdb", {"accuracy": 0.50}, imbalance_ratio=10)
     _record(tmp_path, "b", "cucn", "rafdb", {"accuracy": 0.60}, noise_rate=0.2)
-    _record(tmp_path, "c", "cucn", "rafdb", {"accuracy": 0.88})
+    _record(tmp_path, "c", "cucn", "rafdb", {"accuracy": 0.88}, n=1000)
     # a smoke record is superseded by the full-profile record of the same method
     rec = {"method": "ahm", "dataset": "rafdb", "split": "test", "metrics": {"accuracy": 0.1},
            "params": {"profile": "smoke"}}
     (tmp_path / "d.json").write_text(json.dumps(rec))
-    _record(tmp_path, "e", "ahm", "rafdb", {"accuracy": 0.896})
+    _record(tmp_path, "e", "ahm", "rafdb", {"accuracy": 0.896}, n=1000)
     table = scoreboard(tmp_path).set_index("id")
     assert table.loc["cucn-rafdb", "ours"] == pytest.approx(88.0)
     assert table.loc["ahm-rafdb", "ours"] == pytest.approx(89.6)
@@ -131,17 +171,46 @@ def test_only_natural_clean_records_of_the_longest_profile_answer(tmp_path):
 
 
 def test_committed_page_is_up_to_date(tmp_path):
+    """book/scoreboard.md is what the committed records give today, verdicts recomputed."""
     from pathlib import Path
 
-    from ferlib.scoreboard import write_page
+    from ferlib.scoreboard import BOOK_RECORDS
     root = Path(__file__).resolve().parents[1]
-    fresh = write_page(root / "book" / "records", tmp_path / "scoreboard.md", shown_as="book/records")
-    committed = (root / "book" / "scoreboard.md").read_text()
-    # links are relative to the page, so compare after putting the fresh page beside the records
-    fresh_text = fresh.read_text().replace(
-        str(Path("..") / Path(*[".."] * (len(tmp_path.parts) - 1))), "")
-    assert committed.splitlines()[:9] == fresh_text.splitlines()[:9], \
+    page = root / "book" / "scoreboard.md"
+    fresh = render_markdown(scoreboard(root / BOOK_RECORDS), root / BOOK_RECORDS, page.parent,
+                            shown_as=BOOK_RECORDS)
+    assert page.read_text() == fresh, \
         "book/scoreboard.md is stale: run python -m ferlib.scoreboard"
+
+
+def test_every_verdict_on_the_page_follows_from_its_interval():
+    """Read back from the page, each row's interval and verdict obey ferlib.stats.verdict."""
+    from pathlib import Path
+
+    from ferlib.scoreboard import TOLERANCE
+    rows = [line for line in (Path(__file__).resolve().parents[1] / "book" / "scoreboard.md"
+                              ).read_text().splitlines() if line.startswith("| ")][1:]
+    claims = {(c["paper"], c["where"], c["dataset"], c["setup"], c["metric"]): c
+              for c in load_claims()}
+    assert len(rows) == len(claims)
+    checked = 0
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        claim = claims[tuple(cells[:5])]
+        ci = re.match(r"\[(-?[\d.]+), (-?[\d.]+)\]", cells[8])
+        said = cells[9].split(";")
+        if ci is None:
+            assert said[0] in ("not run", "no interval"), row
+            continue
+        if said == ["not run"]:   # an absolute claim answered only on another dataset
+            assert claim["kind"] == "absolute", row
+            continue
+        est = Estimate(0.0, None, float(ci.group(1)), float(ci.group(2)), 1, "page")
+        want = verdict(claim["kind"], claim["claimed"], est, TOLERANCE)
+        got = said[0] if said[0] != "not run" else said[1].split(": ")[1]
+        assert got == want, row
+        checked += 1
+    assert checked >= 1
 
 
 def test_claimed_values_feed_the_chapter_tables():
@@ -163,16 +232,16 @@ def test_claimed_values_feed_the_chapter_tables():
 def test_text_params_and_minus_params(tmp_path):
     # EAN's Table 5: the SynthFACS ablation (generator on minus off) is the gain's nearest run;
     # the per-backbone absolute claims need backbone "alexnet" and match no smallcnn record
-    _record(tmp_path, "on", "ean:invariant", "synthfacs", {"accuracy": 0.70}, generator=1,
-            backbone="smallcnn")
-    _record(tmp_path, "off", "ean:invariant", "synthfacs", {"accuracy": 0.66}, generator=0,
-            backbone="smallcnn")
+    _record(tmp_path, "on", "ean:invariant", "synthfacs", {"accuracy": 0.70}, n=1000,
+            generator=1, backbone="smallcnn")
+    _record(tmp_path, "off", "ean:invariant", "synthfacs", {"accuracy": 0.66}, n=1000,
+            generator=0, backbone="smallcnn")
     # an ImageNet-pretrained ResNet-50 row matches no record of ours
     _record(tmp_path, "c", "cucn", "affectnet", {"accuracy": 0.60}, backbone="resnet18")
     t = scoreboard(tmp_path).set_index("id")
     gain = t.loc["ean-t5-rafdb-resnet18-gain"]
     assert gain["nearest_dataset"] == "synthfacs" and gain["ours_nearest"] == pytest.approx(4.0)
-    assert gain["verdict"] == "not run; direction holds on synthfacs"
+    assert gain["verdict"] == "not run; on synthfacs: direction reproduced"
     assert t.loc["ean-t5-rafdb-alexnet-genc", "verdict"] == "not run"
     assert pd_isna(t.loc["ean-t5-rafdb-alexnet-genc", "ours_nearest"])
     assert t.loc["cucn-t2-r18ms-w-cbam-acc", "ours"] == pytest.approx(60.0)

@@ -13,7 +13,7 @@ from ferlib.config import PROFILES
 from ferlib.data.dataset import FaceDataset
 from ferlib.data.labels import BASIC7
 from ferlib.data.splits import Splits
-from ferlib.records import load_records
+from ferlib.records import load_records, predictions_of
 from ferlib.train.__main__ import main
 from ferlib.train.baseline import load_or_train_baseline, train_baseline
 
@@ -42,6 +42,12 @@ def test_train_baseline_writes_record_and_backbone_and_is_reused(tmp_path):
     assert ckpt.stem == record_path.stem  # record and backbone share a name
     assert rec["extra"]["history"]["epoch"] == [1]
     assert rec["provenance"]["torch"] == torch.__version__
+    # the test predictions of the selected epoch are kept, image by image, and agree with the
+    # recorded accuracy (what ferlib.stats pairs across methods)
+    y_true, y_pred = predictions_of(rec)
+    assert len(y_true) == rec["metrics"]["n"] == len(splits.test)
+    assert y_true.tolist() == splits.test.labels.tolist()
+    assert np.mean(y_true == y_pred) == pytest.approx(rec["metrics"]["accuracy"])
 
     run = load_or_train_baseline(splits, TINY, "cpu", seed=0, balanced=True,
                                  results_path=tmp_path, progress=False)

@@ -176,7 +176,8 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
         from ferlib.records import write_record
         record_path = Path(write_record(
             results_path, method="ahm", dataset=splits.train.name, split=splits.test.split,
-            metrics=ahm, params=params, seed=seed, device=str(dev),
+            metrics={**ahm, "y_true": yte, "y_pred": D.argmin(1)}, params=params, seed=seed,
+            device=str(dev),
             wall_time=time.perf_counter() - t0, source=source,
             extra={"baseline_metrics": base_m, "val_metrics": ahm_val,
                    "baseline_record": (Path(base.record_path).name if base.record_path else None),

@@ -32,11 +32,16 @@ import numpy as np
 import pandas as pd
 
 from ferlib.records import load_records, select
+from ferlib.stats import Estimate, estimate, paired_gain
+from ferlib.stats import verdict as stats_verdict
 
 __all__ = ["load_claims", "claimed", "collect_records", "scoreboard", "render_markdown", "write_page",
-           "TOLERANCE"]
+           "TOLERANCE", "BOOK_RECORDS"]
 
 TOLERANCE = 1.0  # percentage points, for absolute values and gains alike
+# the records the book reads (chapters and this page): the old cpu protocol until every cell of
+# the cpu recipe exists with three seeds (scripts/evidence.sh writes book/records/cpu_v2)
+BOOK_RECORDS = "book/records/cpu"
 NEAREST = ("fer2013", "synthfacs")  # datasets we run here, in order of preference
 PROFILE_RANK = {"smoke": 0, "cpu": 1, "full": 2}
 
@@ -85,12 +90,13 @@ def collect_records(folder) -> pd.DataFrame:
     return table
 
 
-def _value(records: pd.DataFrame, method, dataset, params, metric):
-    """Mean of ``metric`` (in percent) over the matching records, and the records used.
+def _cell(records: pd.DataFrame, method, dataset, params, metric) -> list[_Used]:
+    """The records (one per seed) that answer ``method`` on ``dataset`` with ``params``.
 
     Only records of the natural class balance answer a claim (the papers train on the
     datasets' own balance; the degradation grid's cells, ratio 1 included, do not count), at
-    the claim's noise rate (0 unless it names one): :func:`ferlib.records.select`."""
+    the claim's noise rate (0 unless it names one): :func:`ferlib.records.select`. A longer
+    profile supersedes a shorter one."""
     want = dict(params)
     rate = float(want.pop("noise_rate", 0.0))
     hits = select(records, method=method, dataset=dataset, natural=True, noise_rate=rate)
@@ -104,7 +110,7 @@ def _value(records: pd.DataFrame, method, dataset, params, metric):
         have = pd.to_numeric(raw, errors="coerce")
         hits = hits[np.isclose(have.astype(float), float(value))]
     if metric not in hits.columns:
-        return None, []
+        return []
     hits = hits[hits[metric].notna()]
     profiles = (hits["param/profile"] if "param/profile" in hits.columns
                 else pd.Series(None, index=hits.index, dtype=object))
@@ -112,59 +118,68 @@ def _value(records: pd.DataFrame, method, dataset, params, metric):
                    for path, prof, v in zip(hits["path"], profiles, hits[metric])),
                   key=lambda u: u.path)
     if not used:
-        return None, []
-    # a longer profile supersedes a shorter one; seeds of the same profile are averaged
+        return []
     best = max(PROFILE_RANK.get(u.profile, -1) for u in used)
-    used = [u for u in used if PROFILE_RANK.get(u.profile, -1) == best]
-    return 100.0 * sum(u.value for u in used) / len(used), used
+    return [u for u in used if PROFILE_RANK.get(u.profile, -1) == best]
 
 
-def _answer(records, claim, dataset):
-    ours = claim["ours"]
+def _answer(records, claim, dataset) -> tuple[Estimate | None, list[_Used]]:
+    """Our estimate for ``claim`` on ``dataset`` (in percent or points): the mean over seeds
+    with its 95 % interval, a paired one for a gain (:mod:`ferlib.stats`), and the records."""
+    ours, metric = claim["ours"], claim["metric"]
     params = ours.get("params", {})
-    value, used = _value(records, ours["method"], dataset, params, claim["metric"])
-    if value is not None and "minus" in ours:
-        other, used2 = _value(records, ours["minus"], dataset, ours.get("minus_params", params),
-                              claim["metric"])
-        value = None if other is None else value - other
-        used = used + used2 if other is not None else []
-    return value, used
+    used = _cell(records, ours["method"], dataset, params, metric)
+    if not used:
+        return None, []
+    if "minus" not in ours:
+        return estimate([str(u.path) for u in used], metric).scaled(), used
+    other = _cell(records, ours["minus"], dataset, ours.get("minus_params", params), metric)
+    if not other:
+        return None, []
+    gain = paired_gain([str(u.path) for u in used], [str(u.path) for u in other], metric)
+    return gain.scaled(), used + other
 
 
 def scoreboard(records_folder, *, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """One row per claim: claimed value, our value, verdict and the records behind it.
-    ``attrs``: ``records_read`` (how many records) and ``skipped_files`` (JSON files below the
-    folder that are not records)."""
+    """One row per claim: claimed value, our estimate (mean over seeds ``ours``, ``sd``, the
+    95 % interval ``low``/``high``, ``seeds``, how the interval was made), the verdict of
+    :func:`ferlib.stats.verdict` and the records behind it. ``attrs``: ``records_read`` (how
+    many records) and ``skipped_files`` (JSON files below the folder that are not records)."""
     records = collect_records(records_folder)
     skipped = records.attrs["skipped_files"]
     rows = []
     for claim in load_claims():
-        value, used = _answer(records, claim, claim["dataset"])
-        nearest, near_value, near_used = None, None, []
-        if value is None:
+        est, used = _answer(records, claim, claim["dataset"])
+        nearest, near, near_used = None, None, []
+        if est is None:
             for ds in NEAREST:
-                near_value, near_used = _answer(records, claim, ds)
-                if near_value is not None:
+                near, near_used = _answer(records, claim, ds)
+                if near is not None:
                     nearest = ds
                     break
-        if value is not None:
-            verdict = "reproduced" if abs(value - claim["claimed"]) <= tolerance else "not reproduced"
-            if claim["kind"] == "gain":
-                holds = (value > 0) == (claim["claimed"] > 0)
-                verdict += f"; direction {'holds' if holds else 'fails'}"
+        if est is not None:
+            verdict = stats_verdict(claim["kind"], claim["claimed"], est, tolerance)
             profiles = sorted({r.profile for r in used} - {"full"})
             if profiles:   # the claim's dataset, but not the paper's scale: say so
                 verdict += f"; {','.join(profiles)} profile, from scratch"
         elif nearest is not None and claim["kind"] == "gain":
-            holds = (near_value > 0) == (claim["claimed"] > 0)
-            verdict = f"not run; direction {'holds' if holds else 'fails'} on {nearest}"
+            verdict = (f"not run; on {nearest}: "
+                       f"{stats_verdict('gain', claim['claimed'], near, tolerance)}")
         else:
             verdict = "not run"
+        shown = est if est is not None else near
         rows.append({
             "id": claim["id"], "paper": claim["paper"], "where": claim["where"],
             "dataset": claim["dataset"], "setup": claim["setup"], "metric": claim["metric"],
-            "kind": claim["kind"], "claimed": claim["claimed"], "ours": value,
-            "nearest_dataset": nearest, "ours_nearest": near_value, "verdict": verdict,
+            "kind": claim["kind"], "claimed": claim["claimed"],
+            "ours": None if est is None else est.value,
+            "nearest_dataset": nearest, "ours_nearest": None if near is None else near.value,
+            "sd": None if shown is None else shown.sd,
+            "low": None if shown is None else shown.low,
+            "high": None if shown is None else shown.high,
+            "seeds": 0 if shown is None else shown.n_seeds,
+            "interval": None if shown is None else shown.method,
+            "verdict": verdict,
             "profiles": sorted({r.profile for r in (used or near_used)}),
             "records": [str(r.path) for r in (used or near_used)],
         })
@@ -177,6 +192,28 @@ def _fmt(v):
     return "" if v is None or pd.isna(v) else f"{v:.2f}"
 
 
+def _interval_cell(r) -> str:
+    if r.seeds == 0:
+        return ""
+    sd = "" if r.sd is None or pd.isna(r.sd) else f" ± {r.sd:.2f}"
+    ci = f"[{r.low:.2f}, {r.high:.2f}]" if not (r.low is None or pd.isna(r.low)) else "none"
+    return f"{ci}, sd{sd or ' -'}, n={r.seeds}"
+
+
+RULES = (
+    "How a verdict is reached. An absolute claim on its own dataset is *reproduced* when the "
+    "paper's number lies inside our 95 % interval widened by {tol:.1f} point on each side, "
+    "and *not reproduced* otherwise. A gain is compared through a paired 95 % interval (the "
+    "same test images and seeds for both methods): *reversed* when it excludes zero on the "
+    "side opposite the paper's, *not significant* when it holds zero, *direction reproduced* "
+    "when it excludes zero on the paper's side, and *reproduced* when in addition the paper's "
+    "gain lies within the interval widened by the same tolerance. Intervals are a bootstrap "
+    "over test images, the same images for every seed, averaged over seeds "
+    "(`ferlib.stats`, explained in chapter 07, \"Seeds and intervals\"); "
+    "a record older than per-image predictions gives a Wilson interval for one seed's "
+    "accuracy, and *no interval* where even that is missing.")
+
+
 def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) -> str:
     """The scoreboard as a MyST page; record links are relative to ``page_dir``."""
     import os
@@ -186,14 +223,17 @@ def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) 
         "Every quantitative claim of the four papers, next to the value our committed results "
         "records give on the same protocol. This page is generated by "
         "`python -m ferlib.scoreboard` from `ferlib/scoreboard/claims.json` and the records in "
-        f"`{shown_as or Path(records_root).as_posix()}`; do not edit it by hand.", "",
-        f"Verdicts: a value on the claim's own dataset within {TOLERANCE:.1f} point(s) is "
-        "*reproduced*. We hold no pretrained weights and run only FER2013 and SynthFACS here, so "
-        "most claims read *not run*; the nearest protocol we did run is shown beside them, "
-        "trained from scratch with the profile named in the last column. Percent throughout.", "",
+        f"`{shown_as or Path(records_root).as_posix()}`; do not edit it by hand. `make test` "
+        "recomputes every verdict from the records and fails when this page disagrees.", "",
+        RULES.format(tol=TOLERANCE), "",
+        "We hold no pretrained weights and run only FER2013 and SynthFACS here, so most claims "
+        "read *not run*; for a gain, the nearest protocol we did run is judged by the same rule, "
+        "trained from scratch with the profile named in the last column. Percent (or points) "
+        "throughout; *n* is the number of seeds, *sd* their standard deviation.", "",
         "Summary: " + ", ".join(f"{k}: {v}" for k, v in counts.items()), "",
-        "| paper | where | dataset | setup | metric | claimed | ours | nearest run | verdict | records |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| paper | where | dataset | setup | metric | claimed | ours | nearest run | "
+        "95 % interval, sd, n | verdict | records |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
         near = f"{r.nearest_dataset}: {_fmt(r.ours_nearest)}" if isinstance(r.nearest_dataset, str) else ""
@@ -203,11 +243,12 @@ def render_markdown(table: pd.DataFrame, records_root, page_dir, shown_as=None) 
         prof = ",".join(r.profiles)
         lines.append(f"| {r.paper} | {r['where']} | {r.dataset} | {r.setup} | {r.metric} | "
                      f"{_fmt(r.claimed)}{' (gain)' if r.kind == 'gain' else ''} | {_fmt(r.ours)} | "
-                     f"{near} | {r.verdict} | {links}{' (' + prof + ')' if prof else ''} |")
+                     f"{near} | {_interval_cell(r)} | {r.verdict} | "
+                     f"{links}{' (' + prof + ')' if prof else ''} |")
     return "\n".join(lines) + "\n"
 
 
-def write_page(records_folder="book/records", out="book/scoreboard.md", shown_as=None) -> Path:
+def write_page(records_folder=BOOK_RECORDS, out="book/scoreboard.md", shown_as=None) -> Path:
     """Write the page; the records are read (and any error raised) before ``out`` is touched.
     Prints how many records were read and names any JSON file that is not a record."""
     out = Path(out)

@@ -1,10 +1,11 @@
-"""``python -m ferlib.scoreboard [--records book/records] [--out book/scoreboard.md]``."""
+"""``python -m ferlib.scoreboard [--records book/records/cpu] [--out book/scoreboard.md]``."""
 import argparse
 
-from . import write_page
+from . import BOOK_RECORDS, write_page
 
 parser = argparse.ArgumentParser(description="Write the reproduction scoreboard page from results records.")
-parser.add_argument("--records", default="book/records")
+parser.add_argument("--records", default=BOOK_RECORDS,
+                    help="the records folder the page reads (default: %(default)s)")
 parser.add_argument("--out", default="book/scoreboard.md")
 args = parser.parse_args()
 try:

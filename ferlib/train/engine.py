@@ -297,8 +297,11 @@ def _plain(obj):
     return obj
 
 
-def _metrics_only(result: dict) -> dict:
-    return _plain({k: v for k, v in result.items() if k not in ("scores", "y_pred", "y_true")})
+def _metrics_only(result: dict, keep_labels: bool = False) -> dict:
+    """The metrics of an :func:`evaluate` result; ``keep_labels`` keeps ``y_true`` / ``y_pred``
+    (the test split's, which its record keeps for paired intervals: ferlib.stats)."""
+    drop = ("scores",) if keep_labels else ("scores", "y_pred", "y_true")
+    return _plain({k: v for k, v in result.items() if k not in drop})
 
 
 def _flat_row(prefix: str, metrics: dict) -> dict:
@@ -725,7 +728,7 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
                     row.update(_flat_row("val", val_m))
                 if test_set is not None:
                     test_m = _metrics_only(evaluate(model, test_set, eval_batch_size, dev, predict_fn,
-                                                    **eval_kw))
+                                                    **eval_kw), keep_labels=True)
                     row.update(_flat_row("test", test_m))
                 score = val_m[select_metric] if val_m is not None else float(epoch)  # no val: last
                 if best["score"] is None or score > best["score"]:
