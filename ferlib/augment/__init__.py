@@ -7,10 +7,13 @@ notebooks/04_latent_covariance_augmentation.
   (imported on demand: ``from ferlib.augment import experiment``).
 The VAE-GAN itself is :mod:`ferlib.models.vaegan`; DAN is :mod:`ferlib.models.dan`.
 """
-from ferlib.augment.dataset import LatentAugmentation, augment_batch, clean_epochs_from
+from ferlib.augment.dataset import (BatchReplacement, LatentAugmentation, MatchedResampling,
+                                    augment_batch, clean_epochs_from, replacement_rows,
+                                    resample_batch)
 from ferlib.augment.latent import (SAMPLING_METHODS, SHRINKAGE, ClassLatentStats, class_latent_stats,
                                    check_covariance, matrix_sqrt, sample_latent)
 
 __all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt", "check_covariance",
            "SAMPLING_METHODS", "SHRINKAGE", "LatentAugmentation", "augment_batch",
-           "clean_epochs_from"]
+           "clean_epochs_from", "BatchReplacement", "MatchedResampling", "replacement_rows",
+           "resample_batch"]

@@ -9,7 +9,9 @@ The notebook narrates; everything it computes lives here:
   augmentation grid and its ipywidgets explorer (class, image, strength s, seed, sampler);
 * :func:`sampler_check` and :func:`sampler_comparison` - correct versus literal z';
 * :func:`run_table1` - none / balanced resampling / latent augmentation, for the profile's
-  backbone and for DAN, one results record per run; :data:`PAPER_TABLE1` - the paper's numbers.
+  backbone and for DAN, one results record per run; :data:`PAPER_TABLE1` - the paper's numbers;
+* :func:`run_matched_resampling` - the control of latent augmentation: balanced resampling with
+  the same number of draws per class (record method ``balanced:matched``).
 """
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ferlib.augment.dataset import LatentAugmentation, clean_epochs_from
+from ferlib.augment.dataset import LatentAugmentation, MatchedResampling, clean_epochs_from
 from ferlib.augment.latent import SAMPLING_METHODS, ClassLatentStats, class_latent_stats, sample_latent
 from ferlib.models.vaegan import (VAEGAN, PerceptualLoss, VAEGANResult, train_vaegan, vaegan_config)
 
 __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", "latent_projection",
            "plot_latent_projection", "covariance_spectrum", "plot_covariance_spectrum",
            "augmentation_views", "plot_augmentation_views", "augmentation_explorer", "sampler_check",
-           "sampler_comparison", "run_latent_augmentation", "run_dan", "run_table1", "Table1Result",
-           "compare_with_paper", "committed_table1", "default_clean_last", "plot_vaegan_grid"]
+           "sampler_comparison", "run_latent_augmentation", "run_matched_resampling", "run_dan",
+           "run_table1", "Table1Result",
+           "compare_with_paper", "committed_table1", "default_clean_last", "plot_vaegan_grid",
+           "MATCHED_ROW"]
 
 def _paper_table1() -> pd.DataFrame:
     """Li et al., Table I on RAF-DB (ResNet34 from ImageNet weights, DAN from MS-Celeb-1M
@@ -49,6 +53,8 @@ def _paper_table1() -> pd.DataFrame:
 
 PAPER_TABLE1 = _paper_table1()
 METHODS = ("none", "balanced", "latent-aug")
+#: Table I row of the control :func:`run_matched_resampling` (no paper number)
+MATCHED_ROW = "balanced (matched draws)"
 
 
 def default_clean_last(epochs: int) -> int:
@@ -316,6 +322,26 @@ def _write(results_path, method, splits, result, params, seed, source, extra=Non
                                "n_val": len(splits.val), "n_test": len(splits.test), **(extra or {})})
 
 
+def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool):
+    """The profile's backbone trained with class-balanced sampling and ``loss_fn`` (a
+    :class:`~ferlib.augment.dataset.BatchReplacement`): the one recipe of the latent run and of
+    its matched control."""
+    from ferlib.train import fit, set_seed
+    from ferlib.train.baseline import build_baseline_model
+
+    set_seed(seed)
+    model = build_baseline_model(splits, prof, backbone)
+    return fit(model, splits.train, splits.val, test_set=splits.test, **prof.fit_options(),
+               sampler="balanced", loss_fn=loss_fn, device=device, seed=seed, progress=progress)
+
+
+def _replaced_extra(loss_fn, class_names) -> dict:
+    """What a replacement run records of its draws: the share of rows replaced and the count of
+    replaced rows per class (equal for a latent run and its matched control)."""
+    return {"replaced_share": loss_fn.replaced / max(loss_fn.seen, 1),
+            "replaced_per_class": dict(zip(class_names, loss_fn.replaced_per_class.tolist()))}
+
+
 def run_latent_augmentation(splits, vaegan: VAEGAN, stats: ClassLatentStats, profile="smoke",
                             device="auto", seed: int = 0, strength: float = 1.0, aug_ratio: float = 0.5,
                             clean_last: int | None = None, method: str = "correct",
@@ -325,24 +351,52 @@ def run_latent_augmentation(splits, vaegan: VAEGAN, stats: ClassLatentStats, pro
     (share ``aug_ratio`` of each batch replaced; the last ``clean_last`` epochs clean). Writes one
     record (method "latent-aug"); returns ``(FitResult, record_path)``."""
     from ferlib.config import get_profile
-    from ferlib.train import fit, set_seed
-    from ferlib.train.baseline import build_baseline_model
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
     clean_last = default_clean_last(prof.epochs) if clean_last is None else int(clean_last)
-    set_seed(seed)
-    model = build_baseline_model(splits, prof, bb)
     aug = LatentAugmentation(vaegan, stats, s=strength, aug_ratio=aug_ratio, method=method,
                              clean_epochs_from=clean_epochs_from(prof.epochs, clean_last), seed=seed)
-    res = fit(model, splits.train, splits.val, test_set=splits.test, **prof.fit_options(),
-              sampler="balanced", loss_fn=aug, device=device, seed=seed, progress=progress)
+    res = _fit_replacing(splits, aug, prof, bb, device, seed, progress)
     params = _params(prof, bb, prof.epochs, {"sampler": "balanced", "strength": strength,
                                              "aug_ratio": aug_ratio, "clean_last": clean_last,
                                              "sampling": method, "latent_dim": stats.latent_dim,
                                              "shrinkage": stats.shrinkage})
     path = _write(results_path, "latent-aug", splits, res, params, seed, source,
-                  {"replaced_share": aug.replaced / max(aug.seen, 1)})
+                  _replaced_extra(aug, splits.train.class_names))
+    return res, path
+
+
+def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profile="smoke",
+                           device="auto", seed: int = 0, aug_ratio: float = 0.5,
+                           clean_last: int | None = None, results_path="../_build/records",
+                           backbone: str | None = None, progress: bool = False,
+                           source: str | None = None):
+    """The control of :func:`run_latent_augmentation` (Li et al., Table I): the same recipe,
+    ``seed``, ``aug_ratio`` and ``clean_last``, and the same rows of the same class-balanced
+    batches replaced, but by real training images of the row's class drawn with replacement
+    (:class:`~ferlib.augment.dataset.MatchedResampling`) instead of decoded latent draws: both
+    runs add the same number of draws per class (record extra ``replaced_per_class``).
+    ``stats``: the latent run's class statistics (only classes with statistics were replaced
+    there); None replaces rows of every class. Writes one record (method ``"balanced:matched"``);
+    returns ``(FitResult, record_path)``. See notebooks/04_latent_covariance_augmentation,
+    "Table I: none, balanced resampling, latent augmentation"."""
+    from ferlib.config import get_profile
+    from ferlib.train.augment import make_augment
+
+    prof = get_profile(profile)
+    bb = backbone or prof.backbone
+    clean_last = default_clean_last(prof.epochs) if clean_last is None else int(clean_last)
+    present = None if stats is None else np.asarray(stats.present, dtype=bool)
+    ctrl = MatchedResampling(splits.train, present, aug_ratio,
+                             clean_epochs_from(prof.epochs, clean_last), seed=seed,
+                             augment=make_augment(prof.augment))
+    res = _fit_replacing(splits, ctrl, prof, bb, device, seed, progress)
+    params = _params(prof, bb, prof.epochs, {"sampler": "balanced", "aug_ratio": aug_ratio,
+                                             "clean_last": clean_last, "control_of": "latent-aug",
+                                             "replacement": "real images of the class, with replacement"})
+    path = _write(results_path, "balanced:matched", splits, res, params, seed, source,
+                  _replaced_extra(ctrl, splits.train.class_names))
     return res, path
 
 
@@ -411,13 +465,15 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
                aug_ratio: float = 0.5, results_path="../_build/records", *, backbone: str | None = None,
                include_dan: bool = True, dan_methods=METHODS, perceptual: bool = True,
                shrinkage: str | None = "ledoit-wolf", clean_last: int | None = None,
-               progress: bool = False, source: str | None = None) -> Table1Result:
+               progress: bool = False, source: str | None = None,
+               matched_control: bool = False) -> Table1Result:
     """Li et al.'s Table I on ``splits``: the profile's backbone with none / balanced resampling
     (both from ``ferlib.train.load_or_train_baseline``, reused when already recorded) / latent
     augmentation, and DAN with ``dan_methods``. Order: the "none" classifier first (it is the
     frozen perceptual network of the VAE-GAN), then the VAE-GAN (resumed or loaded from its
     checkpoint), the class statistics of the encoder means, and the other runs. Each run writes
-    one record to ``results_path``."""
+    one record to ``results_path``. ``matched_control`` adds the row "balanced (matched draws)"
+    (:func:`run_matched_resampling`) after the latent run."""
     from ferlib.config import get_profile, resolve_device
     from ferlib.train import load_or_train_baseline
 
@@ -452,6 +508,11 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
                                      progress=progress, source=source)
     add(bb, "latent-aug", res.test_metrics, res.test_last5)
     paths.append(p)
+    if matched_control:
+        res, p = run_matched_resampling(splits, stats, prof, dev, seed, aug_ratio, clean_last,
+                                        results_path, bb, progress, source)
+        add(bb, MATCHED_ROW, res.test_metrics, res.test_last5)
+        paths.append(p)
     if include_dan:
         for mode in dan_methods:
             res, p = run_dan(splits, mode, vg.model, stats, prof, dev, seed, strength, aug_ratio, clean_last,
@@ -466,7 +527,8 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
 
 #: record method -> (model family, Table I method)
 _TABLE1_ROWS = {"baseline": ("backbone", "none"), "baseline+balanced": ("backbone", "balanced"),
-                "latent-aug": ("backbone", "latent-aug"), "dan": ("DAN", "none"),
+                "latent-aug": ("backbone", "latent-aug"),
+                "balanced:matched": ("backbone", MATCHED_ROW), "dan": ("DAN", "none"),
                 "dan+balanced": ("DAN", "balanced"), "dan+latent-aug": ("DAN", "latent-aug")}
 
 

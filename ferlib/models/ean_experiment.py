@@ -18,7 +18,10 @@
 
 Record method names: ``ean:baseline`` (cross-entropy arm of the noisy-label experiment, kept
 apart from chapter 02's ``baseline``), ``scn``, ``ean`` (params carry ``noise_rate``, matched by
-``ferlib/scoreboard/claims.json``) and ``ean:invariant`` (params ``generator`` 0/1).
+``ferlib/scoreboard/claims.json``; metrics with the batch graph at test time), ``ean:single``
+(the same trained EAN, each test image classified alone, A = I: the control of the graph's
+gain at inference, :func:`single_image_metrics`; same params as its ``ean`` record) and
+``ean:invariant`` (params ``generator`` 0/1).
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ __all__ = ["HAND_FEATURES", "HAND_LABELS", "hand_example", "edge_stats", "thresh
            "choose_tau", "plot_threshold_sweep", "adjacency_state", "plot_adjacency_panel",
            "adjacency_explorer", "stratified_batch", "baseline_feature_batch", "PAPER_NOISY",
            "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "live_sizes", "noisy_table", "invariant_ablation",
-           "scn_relabel_epoch", "load_noisy_records", "METHODS",
+           "scn_relabel_epoch", "load_noisy_records", "METHODS", "single_image_metrics",
            "TAU1_GRID", "TAU2_GRID", "ThresholdTuning", "tune_thresholds", "plot_tuning"]
 
 METHODS = ("baseline", "scn", "ean")
@@ -311,11 +314,24 @@ def scn_relabel_epoch(epochs: int) -> int:
     return max(2, round(epochs * 10 / 70))
 
 
+def single_image_metrics(model, test_set, device="auto") -> dict:
+    """Metrics of a trained EAN with every test image classified alone: a batch of one, so the
+    graph is the identity (A = I, Eq. 7 gives A_hat = I) and the GCN head is its MLP path
+    (:func:`ferlib.models.ean.ean_predict_single`). The control of the batch graph's gain at
+    test time: the same weights, no second training; :func:`ferlib.train.evaluate`'s dict with
+    ``y_true`` / ``y_pred``. See notebooks/05_adjacency_threshold_tuning,
+    "The noisy-label experiment (Tables 3-4)"."""
+    from ferlib.train import evaluate
+
+    return evaluate(model, test_set, device=device, predict_fn=ean_predict_single)
+
+
 def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau2, alpha, progress):
-    """Train one method on (train, val). ``test_set`` None: nothing is tested (threshold tuning)."""
+    """Train one method on (train, val). ``test_set`` None: nothing is tested (threshold tuning).
+    Returns (FitResult, params, extra, single-image metrics of EAN or None)."""
     from ferlib.models import build_backbone
     from ferlib.models.scn import SCNConfig, SCNLoss, build_scn
-    from ferlib.train import IndexedDataset, evaluate, fit, set_seed
+    from ferlib.train import IndexedDataset, fit, set_seed
 
     k = train.num_classes
     bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0],
@@ -324,7 +340,7 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     backbone = build_backbone(prof.backbone, k, **bb_kw)
     common = dict(**prof.fit_options(epochs), device=device, seed=seed, test_set=test_set,
                   progress=progress)
-    extra, params = {}, {}
+    extra, params, single = {}, {}, None
     if method == "baseline":
         res = fit(backbone, train, val, **common)
     elif method == "scn":
@@ -344,14 +360,15 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
         cfg = EANConfig(tau1=tau1, tau2=tau2, alpha=alpha, warmup_epochs=min(prof.warmup_epochs, epochs - 1))
         res = fit(build_ean(backbone, k, config=cfg), train, val, loss_fn=EANLoss(),
                   predict_fn=ean_predict_batch, **common)
-        if test_set is not None:
-            single = evaluate(res.model, test_set, device=device, predict_fn=ean_predict_single)
+        if test_set is not None:   # res.model holds the epoch selected on validation
+            single = single_image_metrics(res.model, test_set, device)
             extra["single_image_accuracy"] = float(single["accuracy"])
-            extra["inference"] = "batch graph (evaluation batch 256); single-image (A = I) in extra"
+            extra["inference"] = ("batch graph (evaluation batch 256); single-image (A = I) in "
+                                  "extra and in the ean:single record")
         params.update({k2: v for k2, v in cfg.to_dict().items() if k2 not in ("gcn_hidden",)})
     else:
         raise ValueError(f"unknown method {method!r}: choose one of {METHODS}")
-    return res, params, extra
+    return res, params, extra, single
 
 
 #: tau1 values the chapter's tuning tries (batch-centred cosines), and the tau2 values of the
@@ -401,7 +418,7 @@ def tune_thresholds(splits, profile="smoke", noise_rate: float = 0.2, tau1_grid=
 
     def run(tau1, tau2):
         t0 = time.perf_counter()
-        res, _, _ = _fit_one("ean", None, train, val, prof, n_epochs, seed, dev, float(tau1),
+        res, *_ = _fit_one("ean", None, train, val, prof, n_epochs, seed, dev, float(tau1),
                              None if tau2 is None else float(tau2), alpha, progress)
         hist = res.history
         graph = hist[hist["epoch"] > warmup]          # the warm-up epochs (A = I) ignore tau
@@ -498,8 +515,9 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
         val = add_label_noise(splits.val, rate, seed + 1, keep_clean=clean_val)
         for method in methods:
             t0 = time.perf_counter()
-            res, mparams, extra = _fit_one(method, splits.test, train, val, prof, n_epochs, seed,
-                                           resolve_device(device), tau1, tau2, alpha, progress)
+            res, mparams, extra, single = _fit_one(method, splits.test, train, val, prof,
+                                                   n_epochs, seed, resolve_device(device), tau1,
+                                                   tau2, alpha, progress)
             params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
                       "epochs": n_epochs, "batch_size": prof.batch_size, "lr": prof.lr,
                       "noise_rate": float(rate), "val_split": splits.val.split,
@@ -515,6 +533,14 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
                     extra={"best_epoch": res.best_epoch, "val_metrics": res.val_metrics,
                            "test_last5": res.test_last5, **extra,
                            "history": res.history[hist_cols].to_dict(orient="list")})
+                if single is not None:   # the same params: select(method="ean:single") pairs it
+                    write_record(
+                        Path(results_path), method="ean:single", dataset=splits.train.name,
+                        split=splits.test.split, metrics=single, params=params, seed=seed,
+                        device=res.device, wall_time=res.wall_time, source=source,
+                        extra={"best_epoch": res.best_epoch, "batch_record": Path(record).name,
+                               "batch_graph_accuracy": res.test_metrics["accuracy"],
+                               "inference": "single image (A = I), the weights of the ean record"})
             rows.append({"dataset": splits.train.name, "method": method, "noise_rate": float(rate),
                          "accuracy": res.test_metrics["accuracy"], "accuracy_last5": last5,
                          "best_epoch": res.best_epoch, "val_accuracy": res.val_metrics.get("accuracy"),
@@ -637,8 +663,7 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
                   **{f"inv_{k2}": v for k2, v in cfg.to_dict().items() if k2 != "nuisances"}}
         record = None
         if results_path is not None:
-            metrics = evaluate(res.model, tests["default"], device=dev)
-            metrics = {k2: v for k2, v in metrics.items() if k2 not in ("scores", "y_pred", "y_true")}
+            metrics = evaluate(res.model, tests["default"], device=dev)   # with y_true / y_pred
             record = write_record(Path(results_path), method="ean:invariant", dataset="synthfacs",
                                   split=splits.test.split, metrics=metrics, params=params, seed=seed,
                                   device=res.device, wall_time=res.wall_time, source=source,
