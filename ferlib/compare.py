@@ -51,7 +51,7 @@ from ferlib.records import normalize_method, select
 
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
-           "cell_folder", "find_record", "ensure_records", "comparison_table",
+           "cell_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
            "per_class_recall_table", "degradation_table", "plot_degradation",
            "plot_cost", "load_all_records", "main"]
 
@@ -625,6 +625,41 @@ def comparison_table(records_df: pd.DataFrame, dataset: str, split: str | None =
                          f"n_params not recorded for {', '.join(lacking)} (pass n_params= or rerun "
                          "through ensure_records)")
     return out.reset_index(drop=True)
+
+
+def gains_table(records_df: pd.DataFrame, dataset: str, against: str = "baseline",
+                methods: Sequence[str] | None = None, metric: str = "accuracy",
+                split: str | None = None, profile=None, cell=None) -> pd.DataFrame:
+    """One row per method: its gain over ``against`` in ``metric`` (points), paired by seed and
+    test image (:func:`ferlib.stats.paired_gain`), with the 95 % interval, the number of
+    paired seeds, how the interval was made and its ``reading`` ("higher", "lower", "not
+    significant", "no interval": :func:`ferlib.stats.reading`). Same selection as
+    :func:`comparison_table` (newest record per seed); ``records_df`` needs the ``folder``
+    column of :func:`load_all_records`. See notebooks/07_comparison, "Seeds and intervals"."""
+    from ferlib.stats import paired_gain, reading
+
+    ratio, rate = _cell(cell)
+    cols = ["method", "against", "seeds", "gain", "low", "high", "interval", "reading"]
+    df = _select(records_df, dataset, split, profile)
+    if len(df):
+        df = _at_cell(df, ratio, rate)
+    if len(df) == 0:
+        return pd.DataFrame(columns=cols)
+    df = _one_per_seed(df, ["method_key"])
+    paths = {k: [str(Path(f) / n) for f, n in zip(g["folder"], g["file"])]
+             for k, g in df.groupby("method_key")}
+    base_key = normalize_method(registry_name(against) or against)
+    if base_key not in paths:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for key in _order(_methods_filter(df, methods)["method_key"].unique()):
+        if key == base_key:
+            continue
+        gain = paired_gain(paths[key], paths[base_key], metric).scaled()
+        rows.append({"method": registry_name(key) or key, "against": against,
+                     "seeds": gain.n_seeds, "gain": gain.value, "low": gain.low,
+                     "high": gain.high, "interval": gain.method, "reading": reading(gain)})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def per_class_recall_table(records_df: pd.DataFrame, dataset: str, split: str | None = None,

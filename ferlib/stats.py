@@ -36,7 +36,8 @@ from scipy import stats as _scipy_stats
 from ferlib.records import predictions_of, read_record
 
 __all__ = ["Estimate", "CONFIDENCE", "N_RESAMPLES", "PREDICTION_METRICS", "metric_on_images",
-           "estimate", "paired_gain", "verdict", "VERDICTS", "cell_records", "summarize"]
+           "estimate", "paired_gain", "verdict", "VERDICTS", "reading", "cell_records",
+           "summarize"]
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -243,6 +244,18 @@ def verdict(kind: str, claimed: float, ours: Estimate | None, tolerance: float) 
     if ours_positive != (claimed > 0):
         return "reversed"
     return "reproduced" if inside else "direction reproduced"
+
+
+def reading(gain: Estimate) -> str:
+    """What a paired gain says on its own: "higher" (interval above zero), "lower" (below),
+    "not significant" (holds zero) or "no interval". The chapters' sentences are built from it."""
+    if not gain.has_interval:
+        return "no interval"
+    if gain.low > 0:
+        return "higher"
+    if gain.high < 0:
+        return "lower"
+    return "not significant"
 
 
 def _read(records, where):
