@@ -226,6 +226,21 @@ def _noisy_runner(method: str):
     return run
 
 
+def _run_matched(splits, profile, device, seed, results_path, *, noise_rate=0.0,
+                 progress=False, source=None, **opts):
+    """Chapter 04's control of latent augmentation: balanced resampling with the same draws
+    per class (:func:`ferlib.augment.experiment.run_matched_resampling`), on the class
+    statistics of the same VAE-GAN (:func:`_latent_setup`: only the classes latent
+    augmentation replaced are replaced)."""
+    from ferlib.augment.experiment import run_matched_resampling
+
+    s, _, _, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
+                                   progress, source)
+    _, path = run_matched_resampling(s, stats, profile, device, seed, results_path=results_path,
+                                     progress=progress, source=source, **opts)
+    return [path]
+
+
 def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                         progress=False, source=None, **opts):
     """Chapter 04's last Table I row: DAN trained with latent augmentation, on the same VAE-GAN
@@ -303,13 +318,17 @@ METHODS: dict[str, Runner] = {
 
 
 #: the other rows of the chapters' tables, runnable by :func:`ensure_records` and the CLI but not
-#: in the comparison's default method list: DAN with latent augmentation (chapter 04, Table I) and
+#: in the comparison's default method list: DAN with latent augmentation (chapter 04, Table I),
+#: its control (balanced resampling with latent augmentation's draws per class), and
 #: the other rungs of the CUCN ladder (chapter 06, Table II; its last rung is ``cucn``): the
 #: mixing reading (``cucn:mix``, ``cucn:w+mix``), the no-mixing base, and the no-mixing reading
 #: (``cucn:w``, ``cucn:w+cbam``)
 TABLE_ROWS: dict[str, Runner] = {
     "dan+latent_aug": Runner(_run_dan_latent_aug, "dan+latent-aug", "dan",
                              "04_latent_covariance_augmentation", "DAN + latent augmentation"),
+    "balanced:matched": Runner(_run_matched, "balanced:matched", "backbone",
+                               "04_latent_covariance_augmentation",
+                               "balanced resampling, latent augmentation's draws (control)"),
     **{m: Runner(_cucn_runner(m), m, m, "06_uncertainty_and_imbalance", f"CUCN ladder: {label}")
        for m, label in (("cucn:base", "backbone, no mixing"),
                         ("cucn:mix", "backbone + mixing"),

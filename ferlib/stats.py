@@ -3,20 +3,25 @@ verdicts and the chapters' tables rest on (see book/scoreboard, "How a verdict i
 notebooks/07_comparison, "Seeds and intervals").
 
 A *cell* is the set of records of one method under one condition (dataset, split, class balance,
-noise rate, profile), one record per seed. Its estimate is the mean over seeds, with
+noise rate, profile), one record per seed. Its estimate is the mean over seeds with a 95 %
+interval that counts two sources of variation, taken as independent:
 
-* the standard deviation over seeds (the training randomness: initialisation, data order,
-  augmentation, flipped labels), and
-* a 95 % interval from a **bootstrap over test images**: the test images are resampled with
-  replacement (``scipy.stats.bootstrap``, percentile method, a fixed random state so that a
-  page regenerated from the same records reads the same), the same resampled images for every
-  seed, and the metric averaged over seeds. The interval therefore says how much the number
-  would move on another test set drawn like this one, for these trained models.
+* the **test images**: a bootstrap over test images (``scipy.stats.bootstrap``, 2,000
+  resamples, a fixed random state so that a page regenerated from the same records reads the
+  same), the same resampled images for every seed, the metric averaged over seeds; its
+  standard error ``se_images`` says how much the number would move on another test set drawn
+  like this one;
+* the **training randomness** (initialisation, data order, augmentation, flipped labels): the
+  standard deviation over seeds ``sd``, all seeds scored on the same images.
+
+The interval is mean +- 1.96 sqrt(se_images^2 + sd^2 / n_seeds); with one seed only the first
+term is known, and the table says n = 1.
 
 A *gain* of method A over method B is paired: the seeds both cells hold, on the same test
 images, resampled together (a paired bootstrap over test images within seeds, combined over
-seeds by averaging). Pairing removes the test set's shared difficulty from the difference, so
-a paired interval is narrower than the two cells' intervals suggest.
+seeds by averaging), and ``sd`` is the spread of the per-seed differences. Pairing removes the
+test set's shared difficulty from the difference, so a paired interval is narrower than the two
+cells' intervals suggest.
 
 This needs each record's per-image predictions (``ferlib.records.predictions_of``). Records made
 before they were kept answer with a binomial (Wilson) interval for one seed's accuracy, a
@@ -122,15 +127,23 @@ def _predictions(records: Sequence[dict], where: Sequence[str]):
     return y_true, np.stack([yp == y_true for _, yp in preds])
 
 
-def _bootstrap(y_true: np.ndarray, diff_rows) -> tuple[float, float]:
-    """The percentile interval of ``diff_rows(idx)`` (a statistic of resampled image indices),
-    resampling the test images with ``scipy.stats.bootstrap``."""
-    n = len(y_true)
-    res = _scipy_stats.bootstrap((np.arange(n),), diff_rows, vectorized=True, axis=-1,
+def _bootstrap_se(y_true: np.ndarray, statistic) -> float:
+    """The standard error of ``statistic(idx)`` (a statistic of resampled image indices), the
+    test images resampled with ``scipy.stats.bootstrap``."""
+    res = _scipy_stats.bootstrap((np.arange(len(y_true)),), statistic, vectorized=True, axis=-1,
                                  n_resamples=N_RESAMPLES, batch=100, method="percentile",
                                  confidence_level=CONFIDENCE,
                                  rng=np.random.default_rng(RANDOM_STATE))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return float(res.standard_error)
+
+
+def _interval(value: float, se_images: float, per_seed: np.ndarray) -> tuple[float, float]:
+    """``value`` +- z * sqrt(se_images^2 + sd_seeds^2 / n): the test images' share (bootstrap)
+    and the training randomness' share (the spread of the per-seed values, which all saw the
+    same images), taken as independent."""
+    var = se_images ** 2 + (per_seed.var(ddof=1) / len(per_seed) if len(per_seed) > 1 else 0.0)
+    half = _scipy_stats.norm.ppf(0.5 + CONFIDENCE / 2) * np.sqrt(var)
+    return float(value - half), float(value + half)
 
 
 def _t_interval(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -165,9 +178,9 @@ def estimate(records: Sequence, metric: str = "accuracy", where: Sequence[str] |
     if got is not None:
         y_true, correct = got
         k = int(y_true.max()) + 1
-        low, high = _bootstrap(
-            y_true, lambda idx, axis=-1: metric_on_images(
-                metric, y_true[idx], correct[:, idx], k).mean(axis=0))
+        se = _bootstrap_se(y_true, lambda idx, axis=-1: metric_on_images(
+            metric, y_true[idx], correct[:, idx], k).mean(axis=0))
+        low, high = _interval(float(values.mean()), se, values)
         return Estimate(float(values.mean()), _sd(values), low, high, n_seeds,
                         "bootstrap over test images")
     if n_seeds == 1 and metric == "accuracy" and "n" in (records[0].get("metrics") or {}):
@@ -209,10 +222,10 @@ def paired_gain(records_a: Sequence, records_b: Sequence, metric: str = "accurac
             raise ValueError(f"{wa[0]} and {wb[0]} were scored on different test labels: "
                              "they cannot be paired")
         k = int(y_true.max()) + 1
-        low, high = _bootstrap(
-            y_true, lambda idx, axis=-1: (metric_on_images(metric, y_true[idx], ca[:, idx], k)
-                                          - metric_on_images(metric, y_true[idx], cb[:, idx], k)
-                                          ).mean(axis=0))
+        se = _bootstrap_se(y_true, lambda idx, axis=-1: (
+            metric_on_images(metric, y_true[idx], ca[:, idx], k)
+            - metric_on_images(metric, y_true[idx], cb[:, idx], k)).mean(axis=0))
+        low, high = _interval(float(diffs.mean()), se, diffs)
         return Estimate(float(diffs.mean()), _sd(diffs), low, high, len(seeds),
                         "paired bootstrap over test images")
     low, high = _t_interval(diffs)

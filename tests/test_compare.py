@@ -206,3 +206,29 @@ def test_ensure_records_reads_committed_folder(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="must not run"):
         compare.ensure_records(["baseline"], profile="cpu", results_path=tmp_path / "build",
                                read_also=[committed], splits=_tiny_splits(), progress=False)
+
+
+def test_gains_table_pairs_seeds_and_images(tmp_path):
+    """Each method's gain over the baseline, paired by seed on the same 1,000 test images:
+    right on the first k images, so the differences are worked by hand."""
+    y = np.arange(1000) % 3
+
+    def rec(method, seed, right):
+        pred = np.where(np.arange(1000) < right, y, (y + 1) % 3)
+        write_record(tmp_path, method=method, dataset="synthfacs", split="test",
+                     metrics={"n": 1000, "accuracy": right / 1000, "y_true": y, "y_pred": pred},
+                     params={"profile": "smoke"}, seed=seed, device="cpu", wall_time=1.0)
+
+    for seed, (b, a, c) in enumerate([(500, 560, 500), (520, 590, 530)]):
+        rec("baseline", seed, b)
+        rec("ahm", seed, a)      # +6 and +7 points
+        rec("cucn", seed, c)     # +0 and +1
+    t = compare.gains_table(compare.load_all_records(tmp_path), "synthfacs", profile="smoke")
+    t = t.set_index("method")
+    assert t.loc["ahm", "gain"] == pytest.approx(6.5) and t.loc["ahm", "seeds"] == 2
+    assert t.loc["ahm", "interval"] == "paired bootstrap over test images"
+    assert t.loc["ahm", "reading"] == "higher" and t.loc["ahm", "low"] > 4
+    # 0 and 10 discordant images in 1,000: the interval of +0.5 points holds zero
+    assert t.loc["cucn", "gain"] == pytest.approx(0.5)
+    assert t.loc["cucn", "reading"] == "not significant"
+    assert "baseline" not in t.index

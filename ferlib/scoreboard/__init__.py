@@ -207,8 +207,8 @@ RULES = (
     "same test images and seeds for both methods): *reversed* when it excludes zero on the "
     "side opposite the paper's, *not significant* when it holds zero, *direction reproduced* "
     "when it excludes zero on the paper's side, and *reproduced* when in addition the paper's "
-    "gain lies within the interval widened by the same tolerance. Intervals are a bootstrap "
-    "over test images, the same images for every seed, averaged over seeds "
+    "gain lies within the interval widened by the same tolerance. Intervals count the test "
+    "images (a bootstrap over them, the same images for every seed) and the spread over seeds "
     "(`ferlib.stats`, explained in chapter 07, \"Seeds and intervals\"); "
     "a record older than per-image predictions gives a Wilson interval for one seed's "
     "accuracy, and *no interval* where even that is missing.")
