@@ -52,6 +52,7 @@ from ferlib.records import normalize_method, select
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
            "cell_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
+           "describe_gains",
            "per_class_recall_table", "degradation_table", "plot_degradation",
            "plot_cost", "load_all_records", "main"]
 
@@ -679,6 +680,32 @@ def gains_table(records_df: pd.DataFrame, dataset: str, against: str = "baseline
                      "seeds": gain.n_seeds, "gain": gain.value, "low": gain.low,
                      "high": gain.high, "interval": gain.method, "reading": reading(gain)})
     return pd.DataFrame(rows, columns=cols)
+
+
+def describe_gains(gains: pd.DataFrame) -> str:
+    """One sentence per reading of a :func:`gains_table`, written from its intervals (so a
+    chapter's text changes when its records do): which methods are above, below or not
+    distinguishable from the baseline, which have no interval, and how many seeds there are."""
+    if len(gains) == 0:
+        return "No gains to describe: no method has records beside the baseline."
+    against = gains["against"].iloc[0]
+    words = {"higher": f"above {against} (paired 95 % interval above zero)",
+             "lower": f"below {against} (paired 95 % interval below zero)",
+             "not significant": f"not significantly different from {against} (the interval "
+                                "holds zero)",
+             "no interval": "without an interval (one seed and no per-image predictions), so "
+                            f"nothing is claimed about them against {against}"}
+    out = []
+    for key, text in words.items():
+        names = gains.loc[gains["reading"] == key, "method"].tolist()
+        if names:
+            out.append(f"{', '.join(names)}: {text}.")
+    seeds = gains["seeds"].astype(int)
+    if seeds.min() < 3:
+        few = gains.loc[seeds < 3, "method"].tolist()
+        out.append(f"Fewer than three paired seeds for {', '.join(few)} "
+                   f"({seeds.min()} to {seeds.max()}).")
+    return " ".join(out)
 
 
 def per_class_recall_table(records_df: pd.DataFrame, dataset: str, split: str | None = None,

@@ -196,6 +196,64 @@ for _, row in table.iterrows():
 print("table means match the records")
 
 # %% [markdown]
+# ## Seeds and intervals
+#
+# A difference between two rows means something only when it is larger than what another seed
+# or another test set would give. `ferlib.stats` puts a 95 % interval on every number, counting
+# two sources of variation:
+#
+# * **the test images.** Resample the $N$ test images with replacement, the same images for
+#   every seed, and recompute the metric averaged over seeds; the standard deviation of that
+#   over 2,000 resamples is $\mathrm{se}_{\text{images}}$ (a bootstrap, `scipy.stats.bootstrap`);
+# * **the training randomness.** Each seed changes the initialisation, the data order, the
+#   augmentation and, in noisy cells, which labels are flipped; all seeds are scored on the same
+#   images, so the spread $s$ of the $n$ per-seed values is the training's share.
+#
+# $$\bar m \pm 1.96 \sqrt{\mathrm{se}_{\text{images}}^2 + s^2 / n}.$$
+#
+# A **gain** of method $A$ over a baseline $B$ is *paired*: on seed $k$ and image $i$ the
+# difference $d_{ki} = [\hat y^A_{ki} = y_i] - [\hat y^B_{ki} = y_i]$ (for accuracy), so the
+# images both get right or both get wrong drop out, and the interval of $\bar d$ is much
+# narrower than the two rows' intervals side by side. A gain whose interval holds zero is
+# **not significant**, and the tables below say so instead of ranking. Records keep each test
+# image's label and prediction for this (`ferlib.records.predictions_of`).
+#
+# Checked from scratch on this run's records: the paired bootstrap by hand with NumPy against
+# `ferlib.stats.paired_gain` (one seed here, so only the images' share).
+
+# %%
+from ferlib.records import predictions_of
+from ferlib.stats import paired_gain, reading
+
+natural_live = select(records, dataset=dataset, split=splits.test.split, profile=prof,
+                      natural=True, clean=True)
+natural_live = natural_live[natural_live["seed"] == seed]
+path_of = {compare.registry_name(m_): str(Path(f) / n) for m_, f, n in
+           zip(natural_live["method"], natural_live["folder"], natural_live["file"])}
+other = next(m_ for m_ in methods if m_ != "baseline")
+(y_a, p_a), (y_b, p_b) = predictions_of(path_of[other]), predictions_of(path_of["baseline"])
+assert (y_a == y_b).all()   # the same test images, in the same order
+d = (p_a == y_a).astype(float) - (p_b == y_b).astype(float)
+rng = np.random.default_rng(0)
+boot = np.array([d[rng.integers(0, len(d), len(d))].mean() for _ in range(2000)])
+half_by_hand = 1.96 * boot.std()
+gain = paired_gain([path_of[other]], [path_of["baseline"]])
+assert np.isclose(gain.value, d.mean())
+assert abs((gain.high - gain.low) / 2 - half_by_hand) < 0.1 * half_by_hand + 1e-9
+print(f"{other} minus baseline: {100 * d.mean():+.2f} points; 95 % half-width by hand "
+      f"{100 * half_by_hand:.2f}, ferlib.stats {100 * (gain.high - gain.low) / 2:.2f}")
+
+# %% [markdown]
+# Every method's gain over the baseline in this run, paired by seed and image. At the `smoke`
+# profile this is a **pipeline check** (one seed of a network trained for seconds on synthetic
+# faces), not a result; the committed records below are the results.
+
+# %%
+gains_live = compare.gains_table(records, dataset, split=splits.test.split, profile=prof,
+                                 methods=methods)
+display(gains_live.round(2))
+
+# %% [markdown]
 # ## Per-class recall
 #
 # Overall accuracy hides the classes that matter most for the long-tail papers. The recall of
@@ -295,6 +353,19 @@ for ds_name in sorted(set(committed["dataset"].dropna())) if len(committed) else
         plt.show()
 if not shown:
     print(f"no committed records in {committed_dir} yet: run the commands above")
+
+# %% [markdown]
+# The same records as paired gains over the baseline, with their intervals. The sentence under
+# the table is written from the intervals, so it changes when the records do.
+
+# %%
+for ds_name in sorted(set(committed["dataset"].dropna())) if len(committed) else []:
+    g = compare.gains_table(committed, ds_name, profile=records_profile)
+    if len(g) == 0:
+        continue
+    print(f"{ds_name}, {records_profile} profile: gains over the baseline (points)")
+    display(g.round(2))
+    print(compare.describe_gains(g))
 
 # %% [markdown]
 # Every quantitative claim of the four papers, with our value on the same or the nearest

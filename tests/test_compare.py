@@ -232,3 +232,6 @@ def test_gains_table_pairs_seeds_and_images(tmp_path):
     assert t.loc["cucn", "gain"] == pytest.approx(0.5)
     assert t.loc["cucn", "reading"] == "not significant"
     assert "baseline" not in t.index
+    said = compare.describe_gains(t.reset_index())
+    assert "ahm: above baseline" in said and "cucn: not significantly different" in said
+    assert "Fewer than three paired seeds for ahm, cucn (2 to 2)" in said
