@@ -53,6 +53,8 @@ __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
            "cell_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
            "describe_gains",
+           "estimates_table", "format_estimates", "gain_sentence", "paper_gain_sentence",
+           "ordering_sentence",
            "per_class_recall_table", "degradation_table", "plot_degradation",
            "plot_cost", "load_all_records", "main"]
 
@@ -658,21 +660,14 @@ def gains_table(records_df: pd.DataFrame, dataset: str, against: str = "baseline
     column of :func:`load_all_records`. See notebooks/07_comparison, "Seeds and intervals"."""
     from ferlib.stats import paired_gain, reading
 
-    ratio, rate = _cell(cell)
     cols = ["method", "against", "seeds", "gain", "low", "high", "interval", "reading"]
-    df = _select(records_df, dataset, split, profile)
-    if len(df):
-        df = _at_cell(df, ratio, rate)
-    if len(df) == 0:
-        return pd.DataFrame(columns=cols)
-    df = _one_per_seed(df, ["method_key"])
-    paths = {k: [str(Path(f) / n) for f, n in zip(g["folder"], g["file"])]
-             for k, g in df.groupby("method_key")}
-    base_key = normalize_method(registry_name(against) or against)
+    paths = _paths_by_key(records_df, dataset, split, profile, cell)
+    base_key = _key(against)
     if base_key not in paths:
         return pd.DataFrame(columns=cols)
+    keys = pd.DataFrame({"method_key": list(paths)})
     rows = []
-    for key in _order(_methods_filter(df, methods)["method_key"].unique()):
+    for key in _order(_methods_filter(keys, methods)["method_key"].unique()):
         if key == base_key:
             continue
         gain = paired_gain(paths[key], paths[base_key], metric).scaled()
@@ -706,6 +701,141 @@ def describe_gains(gains: pd.DataFrame) -> str:
         out.append(f"Fewer than three paired seeds for {', '.join(few)} "
                    f"({seeds.min()} to {seeds.max()}).")
     return " ".join(out)
+
+
+def _paths_by_key(records_df, dataset, split=None, profile=None, cell=None) -> dict:
+    """Record paths of one cell, newest record per (method, seed), by normalised method."""
+    ratio, rate = _cell(cell)
+    df = _select(records_df, dataset, split, profile)
+    if len(df):
+        df = _at_cell(df, ratio, rate)
+    if len(df) == 0:
+        return {}
+    df = _one_per_seed(df, ["method_key"])
+    return {k: [str(Path(f) / n) for f, n in zip(g["folder"], g["file"])]
+            for k, g in df.groupby("method_key")}
+
+
+def _key(method: str) -> str:
+    return normalize_method(registry_name(method) or method)
+
+
+def estimates_table(records_df: pd.DataFrame, dataset: str, methods: Sequence[str],
+                    metrics: Sequence[str] = ("accuracy",), split: str | None = None,
+                    profile=None, cell=None) -> pd.DataFrame:
+    """One row per method of ``methods`` that has records in the cell (in the order given,
+    named as given): ``seeds`` and, per metric (percent), the mean over seeds, the sd over
+    seeds (NaN for one seed), the 95 % interval (``_low`` / ``_high``, NaN when none can be
+    made) and how it was made (``_interval``), from :func:`ferlib.stats.estimate`. A metric a
+    record lacks is NaN. Same selection as :func:`gains_table` (``records_df`` from
+    :func:`load_all_records`). :func:`format_estimates` makes the chapters' display of it."""
+    from ferlib.stats import estimate
+
+    paths = _paths_by_key(records_df, dataset, split, profile, cell)
+    rows = []
+    for m in methods:
+        key = _key(m) if _key(m) in paths else normalize_method(m)
+        if key not in paths:
+            continue
+        row = {"method": m, "seeds": len(paths[key])}
+        for metric in metrics:
+            try:
+                est = estimate(paths[key], metric).scaled()
+            except ValueError:
+                est = None
+            nan = float("nan")
+            row[metric] = est.value if est else nan
+            row[f"{metric}_sd"] = est.sd if est and est.sd is not None else nan
+            row[f"{metric}_low"] = est.low if est and est.low is not None else nan
+            row[f"{metric}_high"] = est.high if est and est.high is not None else nan
+            row[f"{metric}_interval"] = est.method if est else "metric not recorded"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_estimates(table: pd.DataFrame, metrics: Sequence[str] = ("accuracy",),
+                     digits: int = 2) -> pd.DataFrame:
+    """:func:`estimates_table` as text, one column per metric: "mean +- sd" with the 95 %
+    interval in brackets; a row with fewer than three seeds says how many ("n=1")."""
+    out = pd.DataFrame({"method": table["method"], "seeds": table["seeds"]})
+    for metric in metrics:
+        cells = []
+        for _, r in table.iterrows():
+            if pd.isna(r[metric]):
+                cells.append("-")
+                continue
+            text = f"{r[metric]:.{digits}f}"
+            text += f" ± {r[f'{metric}_sd']:.{digits}f}" if pd.notna(r[f"{metric}_sd"]) \
+                else " ± -"
+            if pd.notna(r[f"{metric}_low"]):
+                text += f" [{r[f'{metric}_low']:.{digits}f}, {r[f'{metric}_high']:.{digits}f}]"
+            if r["seeds"] < 3:
+                text += f" (n={int(r['seeds'])})"
+            cells.append(text)
+        out[metric] = cells
+    return out
+
+
+def _seeds_phrase(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
+def gain_sentence(row, metric: str = "accuracy") -> str:
+    """A sentence for one row of :func:`gains_table` built from its ``reading``: a direction
+    only when the paired 95 % interval excludes zero."""
+    a, b, g, n = row["method"], row["against"], float(row["gain"]), int(row["seeds"])
+    if row["reading"] == "no interval":
+        return (f"{a} minus {b} in {metric}: {g:+.2f} points on {_seeds_phrase(n)}, with no "
+                f"interval ({row['interval']}): the records do not say which is higher.")
+    ci = f"95 % paired interval [{row['low']:+.2f}, {row['high']:+.2f}], {_seeds_phrase(n)}"
+    if row["reading"] == "not significant":
+        return (f"{a} minus {b} in {metric}: {g:+.2f} points ({ci}); the interval holds zero, "
+                "so the difference is not significant.")
+    word = "higher" if row["reading"] == "higher" else "lower"
+    return f"{a} scores {word} than {b} in {metric}: {g:+.2f} points ({ci})."
+
+
+def paper_gain_sentence(row, claimed: float, paper_what: str, metric: str = "accuracy") -> str:
+    """Our gain (a :func:`gains_table` row) against the paper's ``claimed`` gain (points),
+    by :func:`ferlib.stats.verdict`: says plainly when ours reverses the paper's, and that a
+    gain without an interval neither confirms nor contradicts it."""
+    from ferlib.stats import Estimate, verdict
+
+    ours = Estimate(float(row["gain"]), None,
+                    None if pd.isna(row["low"]) else float(row["low"]),
+                    None if pd.isna(row["high"]) else float(row["high"]), int(row["seeds"]),
+                    str(row["interval"]))
+    v = verdict("gain", claimed, ours, 0.0)
+    head = (f"The paper: {paper_what} {claimed:+.2f} points in {metric}; ours "
+            f"({row['method']} minus {row['against']}): {ours.value:+.2f}")
+    if v == "no interval":
+        same = (ours.value > 0) == (claimed > 0)
+        return (f"{head} on {_seeds_phrase(ours.n_seeds)} with no interval. The point estimate "
+                f"has {'the same sign as' if same else 'the opposite sign to'} the paper's, but "
+                "without an interval the records neither confirm nor contradict the paper.")
+    ci = f"[{ours.low:+.2f}, {ours.high:+.2f}], {_seeds_phrase(ours.n_seeds)}"
+    text = {"reversed": "our result reverses the paper's: the interval excludes zero on the "
+                        "other side",
+            "not significant": "the interval holds zero: the records do not reproduce the "
+                               "paper's direction",
+            "direction reproduced": "the direction is reproduced, not the size",
+            "reproduced": "reproduced"}[v]
+    return f"{head} {ci}: {text}."
+
+
+def ordering_sentence(label: str, ours: Mapping[str, float], paper: Mapping[str, float],
+                      seeds: int, interval_note: str = "") -> str:
+    """Compare the order of ``ours`` (name -> value) with the paper's over the same names:
+    "the same order as", "the exact reverse of", or "a different order from" the paper's, with
+    both orders written out. ``seeds`` (the fewest seeds of any row) and ``interval_note`` say
+    how far the order can be trusted."""
+    names = [k for k in paper if k in ours]
+    mine = sorted(names, key=lambda k: -ours[k])
+    theirs = sorted(names, key=lambda k: -paper[k])
+    rel = ("the same order as" if mine == theirs else
+           "the exact reverse of" if mine == theirs[::-1] else "a different order from")
+    text = (f"{label}: ours {' > '.join(mine)}, {rel} the paper's {' > '.join(theirs)}")
+    return text + f" ({_seeds_phrase(seeds)}{'; ' + interval_note if interval_note else ''})."
 
 
 def per_class_recall_table(records_df: pd.DataFrame, dataset: str, split: str | None = None,

@@ -235,3 +235,43 @@ def test_gains_table_pairs_seeds_and_images(tmp_path):
     said = compare.describe_gains(t.reset_index())
     assert "ahm: above baseline" in said and "cucn: not significantly different" in said
     assert "Fewer than three paired seeds for ahm, cucn (2 to 2)" in said
+
+
+def test_estimates_table_and_sentences_built_from_the_records(tmp_path):
+    # baseline: three seeds; latent-aug: one seed; no per-image predictions
+    for seed, acc in ((0, 0.50), (1, 0.60), (2, 0.70)):
+        _rec(tmp_path, "baseline", seed, acc)
+    _rec(tmp_path, "latent-aug", 0, 0.55)
+    df = compare.load_all_records(tmp_path)
+    t = compare.estimates_table(df, "synthfacs", ["latent-aug", "baseline", "absent"])
+    assert t["method"].tolist() == ["latent-aug", "baseline"]      # order given, absent dropped
+    assert t["seeds"].tolist() == [1, 3]
+    base = t.iloc[1]
+    assert base["accuracy"] == pytest.approx(60.0)
+    assert base["accuracy_sd"] == pytest.approx(10.0)               # sd of 50, 60, 70
+    assert base["accuracy_interval"] == "t over seeds"
+    shown = compare.format_estimates(t)
+    assert shown["accuracy"].iloc[0] == "55.00 ± - (n=1)"          # fewer than three seeds: n
+    assert shown["accuracy"].iloc[1].startswith("60.00 ± 10.00 [") and "n=" not in shown[
+        "accuracy"].iloc[1]
+    g = compare.gains_table(df, "synthfacs", methods=["latent-aug"]).iloc[0]
+    assert g["reading"] == "no interval" and g["gain"] == pytest.approx(5.0)
+    assert "do not say which is higher" in compare.gain_sentence(g)
+    assert "neither confirm nor contradict" in compare.paper_gain_sentence(g, 3.0, "x")
+    # with an interval: the reading makes the sentence, and a reversal is said plainly
+    row = {"method": "a", "against": "b", "seeds": 3, "gain": -2.0, "low": -3.0, "high": -1.0,
+           "interval": "t over paired seeds", "reading": "lower"}
+    assert compare.gain_sentence(row).startswith("a scores lower than b")
+    assert "reverses the paper's" in compare.paper_gain_sentence(row, 1.2, "x")
+    assert "not significant" in compare.gain_sentence({**row, "high": 1.0,
+                                                       "reading": "not significant"})
+
+
+def test_ordering_sentence_says_same_reverse_or_different():
+    paper = {"none": 1.0, "balanced": 2.0, "latent": 3.0}
+    assert "exact reverse" in compare.ordering_sentence("x", {"none": 3, "balanced": 2,
+                                                              "latent": 1}, paper, 1)
+    assert "same order" in compare.ordering_sentence("x", {"none": 1, "balanced": 2,
+                                                           "latent": 3}, paper, 3)
+    text = compare.ordering_sentence("x", {"none": 2, "balanced": 1, "latent": 3}, paper, 1)
+    assert "a different order" in text and "(1 seed)" in text

@@ -401,3 +401,17 @@ def test_one_default_per_threshold():
     assert EANConfig().tau1 == ean_mod.DEFAULT_TAU1 and EANConfig().tau2 == ean_mod.DEFAULT_TAU2
     sig = inspect.signature(exp.noisy_label_experiment).parameters
     assert sig["tau1"].default is None and sig["tau2"].default is ean_mod.DEFAULT_TAU2
+
+
+def test_noisy_table_without_the_paper_column():
+    import pandas as pd
+
+    from ferlib.models import ean_experiment as exp
+
+    results = pd.DataFrame({"dataset": ["synthfacs"] * 2, "method": ["ean", "scn"],
+                            "noise_rate": [0.1, 0.1], "accuracy": [0.5, 0.4],
+                            "accuracy_last5": [0.45, 0.35], "single_image_accuracy": [0.55, None]})
+    live = exp.noisy_table(results, paper=None)
+    assert not any(c.startswith("paper") for c in live.columns)
+    assert live.set_index("method").loc["ean", "ours_single_image"] == pytest.approx(55.0)
+    assert "paper_rafdb" in exp.noisy_table(results).columns

@@ -555,7 +555,9 @@ def noisy_table(results: pd.DataFrame, paper: pd.DataFrame = PAPER_NOISY,
                 paper_dataset: str = "rafdb") -> pd.DataFrame:
     """Ours (percent: selected epoch with EAN's batch graph, last-5 mean, and EAN's
     single-image accuracy with A = I) beside the paper's numbers, one row per method and noise
-    rate."""
+    rate. ``paper=None`` leaves the paper's column out (a live pipeline check is never set
+    beside the paper: notebooks/05_adjacency_threshold_tuning, "The noisy-label experiment
+    (Tables 3-4)")."""
     single = results["single_image_accuracy"] if "single_image_accuracy" in results else np.nan
     ours = results.assign(ours=100 * results["accuracy"],
                           ours_last5=100 * results["accuracy_last5"].astype(float),
@@ -563,6 +565,8 @@ def noisy_table(results: pd.DataFrame, paper: pd.DataFrame = PAPER_NOISY,
                                                                 errors="coerce"))
     cols = ["ours", "ours_last5", "ours_single_image"]
     ours = ours.groupby(["dataset", "method", "noise_rate"], as_index=False)[cols].mean()
+    if paper is None:
+        return ours
     pap = paper[paper["dataset"] == paper_dataset].rename(columns={"accuracy": f"paper_{paper_dataset}"})
     return ours.merge(pap.drop(columns="dataset"), on=["method", "noise_rate"], how="left")
 
