@@ -22,7 +22,7 @@ PACKAGE = ROOT / "ferlib"
 
 #: the shared core: it may import only modules of this list (prefix match on dotted names)
 CORE = ("ferlib.data", "ferlib.train", "ferlib.metrics", "ferlib.records", "ferlib.config",
-        "ferlib.models.backbones", "ferlib.models.cbam", "ferlib.checkpoint")
+        "ferlib.models.backbones", "ferlib.models.cbam", "ferlib.checkpoint", "ferlib.stats")
 #: package __init__ files that belong to the core (``ferlib`` itself, ``ferlib.models``)
 CORE_INITS = ("ferlib", "ferlib.models")
 #: method modules and the book's machinery: a few the core must never reach (checked to exist,
