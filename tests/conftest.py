@@ -1,5 +1,6 @@
 """Shared test helpers. pytest puts this folder on sys.path, so tests import them with
 ``from conftest import TinyBackbone``."""
+import torch
 from torch import nn
 
 
@@ -18,3 +19,21 @@ class TinyBackbone(nn.Module):
 
     def forward(self, x):
         return self.fc(self.forward_features(x))
+
+
+class ConstantVAE(nn.Module):
+    """Stand-in for a VAE-GAN (the plumbing of latent augmentation, not a generator):
+    mu(x) = the first 2 pixels, log-variance 0; G(z) is a constant 0.5 image of 1 x 4 x 4."""
+
+    latent_dim = 2
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(()))
+
+    def encode(self, x):
+        f = x.flatten(1)[:, :2]
+        return f, torch.zeros_like(f)
+
+    def decode(self, z):
+        return torch.full((len(z), 1, 4, 4), 0.5) + 0 * z.sum()

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import ConstantVAE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,23 +205,6 @@ def test_noisy_label_experiment_writes_the_single_image_record(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # latent augmentation against balanced resampling with the same number of draws
 # ----------------------------------------------------------------------------------------------
-class _ConstantVAE(torch.nn.Module):
-    """mu(x) = the first 2 pixels; G(z) is a constant image (the plumbing, not a generator)."""
-
-    latent_dim = 2
-
-    def __init__(self):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(()))
-
-    def encode(self, x):
-        f = x.flatten(1)[:, :2]
-        return f, torch.zeros_like(f)
-
-    def decode(self, z):
-        return torch.full((len(z), 1, 4, 4), 0.5) + 0 * z.sum()
-
-
 def test_matched_resampling_has_the_latent_runs_draws_per_class():
     """Long-tailed pool 20 / 6 / 4; 3 epochs of 32 class-balanced draws in batches of 8; half
     of each batch replaced in epochs 1-2 (epoch 3 clean): 4 rows x 4 batches x 2 epochs = 32
@@ -237,7 +221,7 @@ def test_matched_resampling_has_the_latent_runs_draws_per_class():
     x_all, y_all = pool.tensors()
     stats = class_latent_stats(torch.randn(30, 2), torch.from_numpy(labels), 3)
     kw = dict(aug_ratio=0.5, clean_epochs_from=clean_epochs_from(3, 1), seed=7)
-    latent = LatentAugmentation(_ConstantVAE(), stats, **kw)
+    latent = LatentAugmentation(ConstantVAE(), stats, **kw)
     control = MatchedResampling(pool, stats.present, **kw)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     seen_labels = []

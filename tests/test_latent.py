@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import ConstantVAE
 
 from ferlib.augment import (LatentAugmentation, augment_batch, class_latent_stats,
                             clean_epochs_from, matrix_sqrt, sample_latent)
@@ -120,28 +121,11 @@ def test_sampler_errors():
         class_latent_stats(torch.randn(10, 3), torch.zeros(10, dtype=torch.long), ddof=1)
 
 
-class _IdentityVAE(torch.nn.Module):
-    """mu(x) = first d pixels; G(z) writes z into a constant image (to check the plumbing)."""
-
-    latent_dim = 2
-
-    def __init__(self):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(()))
-
-    def encode(self, x):
-        f = x.flatten(1)[:, :2]
-        return f, torch.zeros_like(f)
-
-    def decode(self, z):
-        return torch.full((len(z), 1, 4, 4), 0.5) + 0 * z.sum()
-
-
 def test_augment_batch_replaces_the_documented_share_and_keeps_labels():
     x = torch.rand(10, 1, 4, 4)
     y = torch.tensor([0, 1] * 5)
     st = class_latent_stats(torch.randn(20, 2), torch.tensor([0, 1] * 10))
-    vae = _IdentityVAE()
+    vae = ConstantVAE()
     x_new, mask = augment_batch(vae, st, x, y, s=1.0, aug_ratio=0.3, generator=torch.Generator().manual_seed(0))
     assert int(mask.sum()) == 3                               # round(0.3 * 10)
     assert torch.all(x_new[mask] == 0.5) and torch.equal(x_new[~mask], x[~mask])
