@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import torch
 import torch.nn as nn
 
-from ferlib.config import get_profile, given_or
+from ferlib.config import Profile, get_profile, given_or
 from ferlib.train.engine import FitResult, fit
 from ferlib.train.seed import set_seed
+
+if TYPE_CHECKING:
+    from ferlib.data.splits import Splits
 
 __all__ = ["train_baseline", "load_or_train_baseline", "build_baseline_model", "baseline_method",
            "BaselineRun"]
@@ -38,7 +43,8 @@ def baseline_method(balanced: bool) -> str:
     return "baseline+balanced" if balanced else "baseline"
 
 
-def build_baseline_model(splits, profile="smoke", backbone: str | None = None) -> nn.Module:
+def build_baseline_model(splits: Splits, profile: str | Profile = "smoke",
+                         backbone: str | None = None) -> nn.Module:
     """The profile's backbone (or ``backbone``) sized for the splits' classes, channels and images."""
     from ferlib.models import build_backbone
 
@@ -49,7 +55,7 @@ def build_baseline_model(splits, profile="smoke", backbone: str | None = None) -
                           image_size=train.image_size[0], dropout=prof.dropout)
 
 
-def _params(splits, prof, backbone: str, epochs: int, balanced: bool) -> dict:
+def _params(splits: Splits, prof: Profile, backbone: str, epochs: int, balanced: bool) -> dict:
     return {"profile": prof.name, "backbone": backbone, "width": prof.width,
             **prof.recipe(), "epochs": epochs, "balanced": bool(balanced), "sampler": "balanced" if balanced else "shuffle",
             "select_metric": "accuracy", "val_split": splits.val.split,
@@ -68,8 +74,10 @@ def _run_name(method: str, dataset: str, split: str, params: dict, seed: int) ->
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", stem)
 
 
-def train_baseline(splits, profile="smoke", device="auto", seed: int = 0, balanced: bool = False,
-                   results_path="../_build/records", *, backbone: str | None = None,
+def train_baseline(splits: Splits, profile: str | Profile = "smoke",
+                   device: str | torch.device = "auto", seed: int = 0, balanced: bool = False,
+                   results_path: str | os.PathLike = "../_build/records", *,
+                   backbone: str | None = None,
                    epochs: int | None = None, checkpoint_dir=None, progress: bool = True,
                    source: str | None = None) -> tuple[FitResult, Path | None, Path | None]:
     """Train the baseline on ``splits`` (train / val / test FaceDatasets, ferlib.data.load_splits).
@@ -145,8 +153,10 @@ def _find_record(folder: Path, method: str, dataset: str, split: str, seed: int,
     return path, rec, ckpt
 
 
-def load_or_train_baseline(splits, profile="smoke", device="auto", seed: int = 0,
-                           balanced: bool = False, results_path="../_build/records", *,
+def load_or_train_baseline(splits: Splits, profile: str | Profile = "smoke",
+                           device: str | torch.device = "auto", seed: int = 0,
+                           balanced: bool = False,
+                           results_path: str | os.PathLike = "../_build/records", *,
                            backbone: str | None = None, epochs: int | None = None,
                            progress: bool = True, source: str | None = None) -> BaselineRun:
     """Reuse the baseline backbone recorded in ``results_path`` for the same method, dataset,

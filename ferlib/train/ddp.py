@@ -75,7 +75,7 @@ def is_main_process() -> bool:
     return world_info()[1] == 0
 
 
-def init_distributed(device="auto") -> tuple[int, int]:
+def init_distributed(device: str | torch.device = "auto") -> tuple[int, int]:
     """Initialise the process group from torchrun's environment; returns (world size, rank).
 
     Backend NCCL when ``device`` resolves to CUDA (each process takes GPU ``LOCAL_RANK``),
@@ -107,7 +107,7 @@ def cleanup_distributed() -> None:
 
 
 @contextmanager
-def distributed(device="auto"):
+def distributed(device: str | torch.device = "auto"):
     """``with distributed(device) as (world, rank): ...`` -- init from torchrun's env, clean up."""
     info = init_distributed(device)
     try:

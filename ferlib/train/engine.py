@@ -10,6 +10,10 @@ the shared reference facts, "How published numbers are made").
 
 Design points
 -------------
+* ``fit`` is a short list of named steps, each a function below it: check the arguments,
+  ``_build_training`` (optimiser, sampler and loader, schedules, loss), ``_resume_or_start``,
+  then per epoch ``_train_epoch`` (one ``_train_step`` per batch), ``_record_epoch``
+  (evaluate, select on validation, report) and ``_save_checkpoint``; ``_fit_result`` last.
 * Epochs are numbered from 1; ``loss_fn`` receives that number (SCN "relabel from epoch 10"
   counts the same way as its reference code).
 * Every epoch's sample order is a function of ``(seed, epoch)`` only (see
@@ -35,6 +39,7 @@ Design points
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -166,9 +171,9 @@ def _model_device(model: nn.Module) -> torch.device | None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, batch_size: int = 256, device="auto",
-             predict_fn: Callable | None = None, amp: bool = True, progress: bool = False,
-             tta_flip: bool = False, precision: str = "auto", channels_last: bool = False) -> dict:
+def evaluate(model: nn.Module, dataset, batch_size: int = 256,
+             device: str | torch.device = "auto", predict_fn: Callable | None = None,
+             amp: bool = True, progress: bool = False, tta_flip: bool = False, precision: str = "auto", channels_last: bool = False) -> dict:
     """Metrics of ``model`` on ``dataset`` (ferlib.metrics.classification_metrics) plus
     ``"scores"`` (N, K) softmax probabilities, ``"y_pred"`` (N,) and ``"y_true"`` (N,) as NumPy.
 
@@ -272,7 +277,7 @@ def _dist_world() -> tuple[int, int]:
     return 1, 0
 
 
-def _fit_device(device, world: int) -> torch.device:
+def _fit_device(device: str | torch.device, world: int) -> torch.device:
     dev = resolve_device(device)
     if dev.type == "cuda" and world > 1 and dev.index is None:
         local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
@@ -468,10 +473,386 @@ def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
                          f"same arguments to resume, or use a new checkpoint_dir / delete {path}.")
 
 
+# ----------------------------------------------------------------------------------------------
+# the steps of fit: check, build, resume, train an epoch, evaluate and select, checkpoint, return
+# ----------------------------------------------------------------------------------------------
+def _check_run_arguments(epochs, batch_size, train_set, select_metric: str, world: int) -> None:
+    """The run's sizes and selection metric; the global batch must split evenly over ranks."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if len(train_set) == 0:
+        raise ValueError("train_set is empty")
+    if select_metric not in SCALAR_METRICS:
+        raise ValueError(f"select_metric {select_metric!r} is not one of {', '.join(SCALAR_METRICS)}")
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} (the global batch) must be divisible by the "
+                         f"number of processes {world}")
+
+
+def _check_recipe_arguments(label_smoothing, schedule, scheduler) -> None:
+    """Label smoothing in [0, 1); one learning-rate schedule, per batch or per epoch."""
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if schedule not in (None, "none", "onecycle", "cosine"):
+        raise ValueError(f"schedule {schedule!r}: choose None, 'none', 'onecycle' or 'cosine'")
+    if schedule not in (None, "none") and scheduler is not None:
+        raise ValueError(f"pass either schedule={schedule!r} (per batch) or scheduler (per epoch), "
+                         "not both")
+
+
+def _build_optimizer(optimizer, params: list, lr: float,
+                     weight_decay: float) -> torch.optim.Optimizer:
+    """Adam (the default), SGD with Nesterov momentum (the cpu recipe), a built optimiser or a
+    factory of one (e.g. CUCN's two learning rates)."""
+    if optimizer is None or optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        opt = optimizer(params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"the optimizer factory returned {type(opt).__name__}, not an Optimizer")
+        return opt
+    raise TypeError(f"optimizer must be None, an Optimizer or a factory, got {optimizer!r}")
+
+
+def _build_sampler(sampler, train_set, seed: int, world: int, rank: int) -> tuple[Any, str]:
+    """The training sampler and its name in the records: the order of epoch e depends on
+    (seed, e) only, so a resumed run and a run on several ranks see the same global batches."""
+    if sampler is None:
+        return DistributedSampler(range(len(train_set)), num_replicas=world, rank=rank,
+                                  shuffle=True, seed=seed), "shuffle"
+    if isinstance(sampler, str):
+        if sampler != "balanced":
+            raise ValueError(f"sampler {sampler!r}: use None, 'balanced' or a torch Sampler")
+        return DistributedClassBalancedSampler(
+            _labels_of(train_set, "sampler='balanced'"), seed=seed, num_replicas=world,
+            rank=rank), "balanced"
+    if isinstance(sampler, Sampler) or hasattr(sampler, "__iter__"):
+        if world > 1 and getattr(sampler, "num_replicas", None) != world:
+            raise ValueError(f"under torchrun (world size {world}) a custom sampler must shard "
+                             f"itself: {type(sampler).__name__} has num_replicas="
+                             f"{getattr(sampler, 'num_replicas', None)}")
+        return sampler, type(sampler).__name__
+    raise TypeError(f"sampler must be None, 'balanced' or a Sampler, got {type(sampler).__name__}")
+
+
+def _training_loss(loss_fn: Callable | None, label_smoothing: float) -> Callable:
+    """``loss_fn``, or the cross-entropy (label-smoothed when asked) when there is none."""
+    if loss_fn is not None:
+        return loss_fn
+    if not label_smoothing:
+        return default_loss
+
+    def smoothed_loss(model, x, y, epoch, **kwargs):
+        logits = model(x)  # (B, K)
+        return F.cross_entropy(logits, y, label_smoothing=float(label_smoothing)), logits
+    return smoothed_loss
+
+
+def _build_schedules(opt, scheduler: Callable | None, schedule: str | None, lr: float,
+                     total_steps: int) -> tuple[Any, Any]:
+    """(per-epoch scheduler from the ``scheduler`` factory, per-batch ``schedule`` over the
+    whole run of ``total_steps`` batches); at most one of them is not None."""
+    sched = scheduler(opt) if scheduler is not None else None
+    batch_sched = None
+    if schedule == "onecycle":
+        batch_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
+    elif schedule == "cosine":
+        batch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return sched, batch_sched
+
+
+@dataclass
+class _Training:
+    """What :func:`fit` builds before the first epoch and its steps share."""
+
+    model: nn.Module               # the bare model: evaluated, checkpointed, returned
+    opt: torch.optim.Optimizer
+    sched: Any                     # per-epoch scheduler, or None
+    batch_sched: Any               # per-batch schedule, or None
+    scaler: torch.amp.GradScaler   # loss scaling of float16 (a no-op otherwise)
+    sampler: Any
+    loader: DataLoader
+    loader_gen: torch.Generator    # worker seeds; saved with the checkpoint
+    loss_fn: Callable | None       # the caller's loss (checkpointed if it has state), or None
+    loss: Callable                 # what trains: loss_fn or the (smoothed) cross-entropy
+    dev: torch.device
+    amp_dtype: torch.dtype | None
+    fmt: torch.memory_format
+    world: int
+    net: nn.Module | None = None   # what trains: the model, or DDP around it
+    manual_sync: bool = False      # average gradients by hand (custom losses under torchrun)
+    sync_params: list = field(default_factory=list)
+
+    @property
+    def any_sched(self):
+        return self.sched or self.batch_sched
+
+
+def _build_training(model: nn.Module, train_set, *, epochs: int, batch_size: int, lr: float,
+                    optimizer, weight_decay: float, scheduler, schedule, sampler, loss_fn,
+                    label_smoothing: float, seed: int, num_workers: int, dev: torch.device,
+                    prec: str, fmt: torch.memory_format, world: int,
+                    rank: int) -> tuple[_Training, str]:
+    """Optimiser, sampler and loader (this rank's share of the global batch), schedules, AMP
+    scaler and loss, around the model already on its device; and the sampler's name."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    opt = _build_optimizer(optimizer, params, lr, weight_decay)
+    train_sampler, sampler_kind = _build_sampler(sampler, train_set, seed, world, rank)
+    rank_batch = batch_size // world
+    loader_gen = torch.Generator().manual_seed(seed)
+    loader = make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
+                         drop_last=len(train_sampler) % rank_batch == 1,  # a batch of 1 breaks BN
+                         num_workers=num_workers, pin_memory=dev.type == "cuda")
+    sched, batch_sched = _build_schedules(opt, scheduler, schedule, lr, epochs * len(loader))
+    t = _Training(model=model, opt=opt, sched=sched, batch_sched=batch_sched,
+                  scaler=torch.amp.GradScaler(dev.type, enabled=prec == "fp16"),
+                  sampler=train_sampler, loader=loader, loader_gen=loader_gen, loss_fn=loss_fn,
+                  loss=_training_loss(loss_fn, label_smoothing), dev=dev,
+                  amp_dtype=autocast_dtype(prec), fmt=fmt, world=world)
+    return t, sampler_kind
+
+
+def _run_params(t: _Training, *, epochs, batch_size, lr, seed, optimizer, weight_decay,
+                sampler_kind: str, select_metric: str, prec: str, channels_last, label_smoothing,
+                augment_fn, tta_flip) -> dict:
+    """The run's settings, as ``FitResult.params`` and so in every record."""
+    return {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+            "weight_decay": weight_decay if optimizer in (None, "adam", "sgd") else None,
+            "optimizer": type(t.opt).__name__,
+            "scheduler": type(t.any_sched).__name__ if t.any_sched else None,
+            "sampler": sampler_kind, "select_metric": select_metric, "amp": prec != "fp32",
+            "precision": prec, "channels_last": bool(channels_last),
+            "label_smoothing": float(label_smoothing) if t.loss_fn is None else None,
+            "augment": repr(augment_fn) if augment_fn is not None else None,
+            "tta_flip": bool(tta_flip),
+            "world_size": t.world, "loss_fn": getattr(t.loss_fn, "__name__", type(t.loss_fn).__name__)
+            if t.loss_fn is not None else "cross_entropy"}
+
+
+def _run_fingerprint(t: _Training, run_params: dict, train_set, val_set, test_set,
+                     predict_fn, sampler, sampler_kind: str) -> dict:
+    """What a checkpoint must match to be resumed: the settings, the model's shapes, the data
+    and the optimiser's and scheduler's hyperparameters (read after the per-batch schedule has
+    set the optimiser's initial learning rate)."""
+    return {**{k: v for k, v in run_params.items() if k != "loss_fn"},
+            "model": [(k, list(v.shape)) for k, v in t.model.state_dict().items()],
+            "train_size": len(train_set), "val_size": len(val_set) if val_set is not None else None,
+            "test_size": len(test_set) if test_set is not None else None,
+            "train_data": data_fingerprint(train_set), "val_data": data_fingerprint(val_set),
+            "test_data": data_fingerprint(test_set),
+            "loss": describe_callable(t.loss_fn), "predict": describe_callable(predict_fn),
+            "optimizer_settings": _settings_of(t.opt), "scheduler_settings": _settings_of(t.sched),
+            "sampler_settings": describe_callable(sampler) if sampler_kind not in
+            ("shuffle", "balanced") else None}
+
+
+def _resume(t: _Training, ckpt_path: Path, fingerprint: dict, epochs: int):
+    """Load the run state of ``ckpt_path`` into ``t`` (and the global RNGs); returns
+    ``(history, best, first epoch to run, finished)``. A checkpoint of another run is an error."""
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - report which file is unreadable
+        raise ValueError(f"cannot read checkpoint {ckpt_path}: {exc}") from exc
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {ckpt_path} has format {ckpt.get('format')}, "
+                         f"expected {CHECKPOINT_FORMAT}")
+    _compare_fingerprints(ckpt["fingerprint"], fingerprint, ckpt_path)
+    t.model.load_state_dict(ckpt["model"])
+    t.opt.load_state_dict(ckpt["optimizer"])
+    if t.sched is not None or t.batch_sched is not None:
+        t.any_sched.load_state_dict(ckpt["scheduler"])
+    t.scaler.load_state_dict(ckpt["scaler"])
+    if ckpt.get("loss_fn") is not None and hasattr(t.loss_fn, "load_state_dict"):
+        t.loss_fn.load_state_dict(ckpt["loss_fn"])
+    if ckpt.get("sampler_generator") is not None:
+        t.sampler.generator.set_state(ckpt["sampler_generator"])
+    t.loader_gen.set_state(ckpt["loader_generator"])
+    set_rng_state(ckpt["rng"])
+    return (ckpt["history"], ckpt["best"], ckpt["epoch"] + 1,
+            ckpt["stopped"] or ckpt["epoch"] >= epochs)
+
+
+def _resume_or_start(t: _Training, checkpoint_dir, fingerprint: dict, epochs: int,
+                     is_main: bool):
+    """``(checkpoint path or None, history, best, first epoch to run, finished)``: from the
+    checkpoint in ``checkpoint_dir`` if there is one, else a fresh start (the folder made)."""
+    history, best = [], {"epoch": 0, "score": None, "state": None, "val": {}, "test": None}
+    if checkpoint_dir is None:
+        return None, history, best, 1, False
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
+    if ckpt_path.exists():
+        return (ckpt_path, *_resume(t, ckpt_path, fingerprint, epochs))
+    if is_main:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    return ckpt_path, history, best, 1, False
+
+
+def _save_checkpoint(t: _Training, ckpt_path: Path, fingerprint: dict, epoch: int, stop: bool,
+                     history: list[dict], best: dict) -> None:
+    """The whole run state after ``epoch``, written atomically (what :func:`_resume` reads)."""
+    _save_atomic({
+        "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
+        "stopped": stop, "model": t.model.state_dict(), "optimizer": t.opt.state_dict(),
+        "scheduler": t.any_sched.state_dict() if t.any_sched is not None else None,
+        "scaler": t.scaler.state_dict(), "rng": get_rng_state(),
+        "loader_generator": t.loader_gen.get_state(),
+        "sampler_generator": t.sampler.generator.get_state()
+        if isinstance(getattr(t.sampler, "generator", None), torch.Generator) else None,
+        "loss_fn": t.loss_fn.state_dict() if hasattr(t.loss_fn, "state_dict") else None,
+        "history": history, "best": best}, ckpt_path)
+
+
+def _parallelize(t: _Training) -> None:
+    """Data parallel under torchrun: DDP for the default loss; a flat gradient all-reduce for
+    custom losses, which may call model methods other than forward (DDP only sees forward)."""
+    t.net = t.model
+    t.sync_params = [p for group in t.opt.param_groups for p in group["params"]]  # also a loss's own
+    if t.world > 1:
+        if t.loss_fn is None:
+            t.net = nn.parallel.DistributedDataParallel(
+                t.model, device_ids=[t.dev.index] if t.dev.type == "cuda" else None)
+        else:
+            t.manual_sync = True
+            for v in t.model.state_dict().values():
+                dist.broadcast(v, 0)
+
+
+def _train_step(t: _Training, batch, epoch: int,
+                augment_fn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimiser step on one batch (augment, loss, backward, step, per-batch schedule);
+    returns ``(loss, logits (B, K), y (B,))``."""
+    x = batch[0]  # (B, C, H, W)
+    if augment_fn is not None:
+        x = augment_fn(x)
+    x = x.to(t.dev, non_blocking=True).contiguous(memory_format=t.fmt)
+    y = batch[1].to(t.dev, non_blocking=True)  # (B,)
+    kw = {"idx": torch.as_tensor(batch[2])} if len(batch) > 2 else {}
+    with torch.autocast(t.dev.type, dtype=t.amp_dtype or torch.float32,
+                        enabled=t.amp_dtype is not None):
+        loss, logits = _check_output(t.loss(t.net, x, y, epoch, **kw), y.shape[0])
+    t.opt.zero_grad(set_to_none=True)
+    t.scaler.scale(loss).backward()
+    if t.manual_sync:
+        _allreduce_grads(t.sync_params, t.world)
+    t.scaler.step(t.opt)
+    t.scaler.update()
+    if t.batch_sched is not None:
+        t.batch_sched.step()
+    return loss, logits, y
+
+
+def _train_epoch(t: _Training, epoch: int, augment_fn, bar) -> dict:
+    """Train one epoch; returns the history row's ``epoch, lr, train_loss, train_acc`` (loss and
+    accuracy over all ranks' samples; ``lr`` at the epoch's start). Steps the per-epoch
+    scheduler."""
+    if hasattr(t.sampler, "set_epoch"):
+        t.sampler.set_epoch(epoch)
+    t.net.train()
+    loss_sum = torch.zeros((), device=t.dev, dtype=torch.float64)
+    correct = torch.zeros((), device=t.dev, dtype=torch.int64)
+    seen, last_post = 0, time.perf_counter()
+    lr_now = t.opt.param_groups[0]["lr"]
+    for batch in t.loader:
+        loss, logits, y = _train_step(t, batch, epoch, augment_fn)
+        n = y.shape[0]
+        loss_sum += loss.detach().double() * n
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += n
+        bar.update(1)
+        if not bar.disable and time.perf_counter() - last_post > 0.5:
+            last_post = time.perf_counter()
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
+                            acc=f"{correct.item() / seen:.3f}", refresh=False)
+    stats = torch.stack([loss_sum, correct.double(),
+                         torch.tensor(float(seen), device=t.dev, dtype=torch.float64)])
+    if t.world > 1:
+        dist.all_reduce(stats)
+    train_loss, train_acc = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"the training loss became {train_loss} in epoch {epoch}; "
+                                 f"lower the learning rate (lr={lr_now}) or check the inputs")
+    if t.sched is not None:
+        t.sched.step()
+    return {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc}
+
+
+def _evaluate_and_select(model: nn.Module, row: dict, best: dict, score_split: Callable,
+                         val_set, test_set, select_metric: str) -> tuple[dict, dict | None]:
+    """Evaluate val (and test) after an epoch, add their metrics to ``row``, and keep the
+    weights if the epoch is the best so far on VALIDATION (the test split never selects;
+    without a validation split the last epoch wins). Returns ``(best, val metrics)``."""
+    epoch = row["epoch"]
+    val_m = test_m = None
+    if val_set is not None:
+        val_m = _metrics_only(score_split(model, val_set))
+        row.update(_flat_row("val", val_m))
+    if test_set is not None:
+        test_m = _metrics_only(score_split(model, test_set), keep_labels=True)
+        row.update(_flat_row("test", test_m))
+    score = val_m[select_metric] if val_m is not None else float(epoch)  # no val: last
+    if best["score"] is None or score > best["score"]:
+        best = {"epoch": epoch, "score": float(score),
+                "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                "val": val_m or {}, "test": test_m}
+    return best, val_m
+
+
+def _record_epoch(model: nn.Module, row: dict, best: dict, history: list[dict], t0: float, bar,
+                  score_split: Callable, val_set, test_set, select_metric: str,
+                  on_epoch_end: Callable | None) -> tuple[dict, bool]:
+    """Rank 0 after an epoch: evaluate and select, append the row (with the epoch's time since
+    ``t0``) to ``history``, show it, ask ``on_epoch_end``. Returns ``(best, stop)``."""
+    best, val_m = _evaluate_and_select(model, row, best, score_split, val_set, test_set,
+                                       select_metric)
+    row["epoch_time"] = time.perf_counter() - t0
+    history.append(row)
+    bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.3f}",
+                    **({"val": f"{val_m['accuracy']:.3f}"} if val_m else {}))
+    stop = False
+    if on_epoch_end is not None:
+        stop = bool(on_epoch_end(row["epoch"], dict(row), model))
+    return best, stop
+
+
+def _broadcast_stop(stop: bool, dev: torch.device, world: int) -> bool:
+    """Rank 0's on_epoch_end decision, on every rank."""
+    if world > 1:
+        flag = torch.tensor([int(stop)], device=dev)
+        dist.broadcast(flag, 0)
+        stop = bool(flag.item())
+    return stop
+
+
+def _fit_result(model: nn.Module, payload: dict | None, world: int, dev: torch.device,
+                run_params: dict) -> FitResult:
+    """The result, the best weights loaded into ``model``. ``payload`` (history, best, last5)
+    is rank 0's, which evaluated; under torchrun it is sent so every rank returns the same."""
+    if world > 1:
+        box = [payload]
+        dist.broadcast_object_list(box, src=0)
+        payload = box[0]
+    best = payload["best"]
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    hist = pd.DataFrame(payload["history"])
+    return FitResult(history=hist, best_epoch=int(best["epoch"]), val_metrics=best["val"],
+                     test_metrics=best["test"], test_last5=payload["last5"],
+                     wall_time=float(hist["epoch_time"].sum()) if "epoch_time" in hist else 0.0,
+                     model=model, device=str(dev), params=run_params)
+
+
 def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, lr: float = 1e-3,
         optimizer=None, scheduler=None, loss_fn: Callable | None = None,
-        predict_fn: Callable | None = None, sampler=None, device="auto", seed: int = 0,
-        test_set=None, checkpoint_dir=None, select_metric: str = "accuracy",
+        predict_fn: Callable | None = None, sampler=None, device: str | torch.device = "auto",
+        seed: int = 0, test_set=None, checkpoint_dir=None, select_metric: str = "accuracy",
         progress: bool = True, on_epoch_end: Callable | None = None,
         weight_decay: float = 1e-4, eval_batch_size: int = 256, num_workers: int = 0,
         amp: bool = True, schedule: str | None = None, label_smoothing: float = 0.0,
@@ -512,270 +893,55 @@ def fit(model: nn.Module, train_set, val_set, *, epochs: int, batch_size: int, l
     on_epoch_end : ``on_epoch_end(epoch, row, model)`` after each epoch's evaluation (before the
         checkpoint); returning True stops training (the run then counts as finished).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if len(train_set) == 0:
-        raise ValueError("train_set is empty")
-    if select_metric not in SCALAR_METRICS:
-        raise ValueError(f"select_metric {select_metric!r} is not one of {', '.join(SCALAR_METRICS)}")
     world, rank = _dist_world()
-    is_main = rank == 0
-    if batch_size % world:
-        raise ValueError(f"batch_size {batch_size} (the global batch) must be divisible by the "
-                         f"number of processes {world}")
-    rank_batch = batch_size // world
+    is_main = rank == 0  # rank 0 evaluates, selects, reports and writes the checkpoint
+    _check_run_arguments(epochs, batch_size, train_set, select_metric, world)
     dev = _fit_device(device, world)
     prec = resolve_precision(precision if amp else "fp32", dev)
-    amp_dtype = autocast_dtype(prec)
-    use_scaler = prec == "fp16"
-    if not 0.0 <= float(label_smoothing) < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-    if schedule not in (None, "none", "onecycle", "cosine"):
-        raise ValueError(f"schedule {schedule!r}: choose None, 'none', 'onecycle' or 'cosine'")
-    if schedule not in (None, "none") and scheduler is not None:
-        raise ValueError(f"pass either schedule={schedule!r} (per batch) or scheduler (per epoch), not both")
+    _check_recipe_arguments(label_smoothing, schedule, scheduler)
     augment_fn = augment if callable(augment) else make_augment(augment)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     set_seed(seed)
     model = unwrap_model(model).to(dev, memory_format=fmt)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-
-    # optimiser, schedule, scaler
-    if optimizer is None or optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    elif isinstance(optimizer, torch.optim.Optimizer):
-        opt = optimizer
-    elif callable(optimizer):
-        opt = optimizer(params)
-        if not isinstance(opt, torch.optim.Optimizer):
-            raise TypeError(f"the optimizer factory returned {type(opt).__name__}, not an Optimizer")
-    else:
-        raise TypeError(f"optimizer must be None, an Optimizer or a factory, got {optimizer!r}")
-    sched = scheduler(opt) if scheduler is not None else None
-    scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler)
-
-    # sampler and loader: the order of epoch e depends on (seed, e) only
-    if sampler is None:
-        train_sampler, sampler_kind = DistributedSampler(
-            range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=seed), "shuffle"
-    elif isinstance(sampler, str):
-        if sampler != "balanced":
-            raise ValueError(f"sampler {sampler!r}: use None, 'balanced' or a torch Sampler")
-        train_sampler = DistributedClassBalancedSampler(
-            _labels_of(train_set, "sampler='balanced'"), seed=seed, num_replicas=world, rank=rank)
-        sampler_kind = "balanced"
-    elif isinstance(sampler, Sampler) or hasattr(sampler, "__iter__"):
-        if world > 1 and getattr(sampler, "num_replicas", None) != world:
-            raise ValueError(f"under torchrun (world size {world}) a custom sampler must shard "
-                             f"itself: {type(sampler).__name__} has num_replicas="
-                             f"{getattr(sampler, 'num_replicas', None)}")
-        train_sampler, sampler_kind = sampler, type(sampler).__name__
-    else:
-        raise TypeError(f"sampler must be None, 'balanced' or a Sampler, got {type(sampler).__name__}")
-    n_rank = len(train_sampler)
-    loader_gen = torch.Generator().manual_seed(seed)  # worker seeds; saved with the checkpoint
-    loader = make_loader(train_set, rank_batch, train_sampler, generator=loader_gen,
-                         drop_last=n_rank % rank_batch == 1,  # a batch of one breaks BatchNorm
-                         num_workers=num_workers, pin_memory=dev.type == "cuda")
-    loss_fn_ = loss_fn if loss_fn is not None else default_loss
-    if loss_fn is None and label_smoothing:
-        def loss_fn_(model, x, y, epoch, **kwargs):  # noqa: F811 - the smoothed default loss
-            logits = model(x)  # (B, K)
-            return F.cross_entropy(logits, y, label_smoothing=float(label_smoothing)), logits
-    batch_sched = None
-    if schedule == "onecycle":
-        batch_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
-                                                          total_steps=epochs * len(loader))
-    elif schedule == "cosine":
-        batch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
-    class_names = tuple(getattr(val_set, "class_names", None) or getattr(train_set, "class_names", ()) or ())
-
-    run_params = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                  "weight_decay": weight_decay if optimizer in (None, "adam", "sgd") else None,
-                  "optimizer": type(opt).__name__,
-                  "scheduler": type(sched or batch_sched).__name__ if (sched or batch_sched) else None,
-                  "sampler": sampler_kind, "select_metric": select_metric, "amp": prec != "fp32",
-                  "precision": prec, "channels_last": bool(channels_last),
-                  "label_smoothing": float(label_smoothing) if loss_fn is None else None,
-                  "augment": repr(augment_fn) if augment_fn is not None else None,
-                  "tta_flip": bool(tta_flip),
-                  "world_size": world, "loss_fn": getattr(loss_fn, "__name__", type(loss_fn).__name__)
-                  if loss_fn is not None else "cross_entropy"}
-    fingerprint = {**{k: v for k, v in run_params.items() if k != "loss_fn"},
-                   "model": [(k, list(v.shape)) for k, v in model.state_dict().items()],
-                   "train_size": len(train_set), "val_size": len(val_set) if val_set is not None else None,
-                   "test_size": len(test_set) if test_set is not None else None,
-                   "train_data": data_fingerprint(train_set), "val_data": data_fingerprint(val_set),
-                   "test_data": data_fingerprint(test_set),
-                   "loss": describe_callable(loss_fn), "predict": describe_callable(predict_fn),
-                   "optimizer_settings": _settings_of(opt), "scheduler_settings": _settings_of(sched),
-                   "sampler_settings": describe_callable(sampler) if sampler_kind not in
-                   ("shuffle", "balanced") else None}
-
-    # resume
-    history: list[dict] = []
-    best = {"epoch": 0, "score": None, "state": None, "val": {}, "test": None}
-    start_epoch, finished = 1, False
-    ckpt_path = None
-    if checkpoint_dir is not None:
-        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
-        if ckpt_path.exists():
-            try:
-                ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-            except Exception as exc:  # noqa: BLE001 - report which file is unreadable
-                raise ValueError(f"cannot read checkpoint {ckpt_path}: {exc}") from exc
-            if ckpt.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"checkpoint {ckpt_path} has format {ckpt.get('format')}, "
-                                 f"expected {CHECKPOINT_FORMAT}")
-            _compare_fingerprints(ckpt["fingerprint"], fingerprint, ckpt_path)
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            if sched is not None or batch_sched is not None:
-                (sched or batch_sched).load_state_dict(ckpt["scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
-            if ckpt.get("loss_fn") is not None and hasattr(loss_fn, "load_state_dict"):
-                loss_fn.load_state_dict(ckpt["loss_fn"])
-            if ckpt.get("sampler_generator") is not None:
-                train_sampler.generator.set_state(ckpt["sampler_generator"])
-            loader_gen.set_state(ckpt["loader_generator"])
-            set_rng_state(ckpt["rng"])
-            history, best = ckpt["history"], ckpt["best"]
-            start_epoch, finished = ckpt["epoch"] + 1, ckpt["stopped"] or ckpt["epoch"] >= epochs
-        elif is_main:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-
-    # data parallel: DDP for the default loss; a flat gradient all-reduce for custom losses,
-    # which may call model methods other than forward (DDP only sees forward)
-    net, manual_sync = model, False
-    sync_params = [p for group in opt.param_groups for p in group["params"]]  # also a loss's own
-    if world > 1:
-        if loss_fn is None:
-            net = nn.parallel.DistributedDataParallel(
-                model, device_ids=[dev.index] if dev.type == "cuda" else None)
-        else:
-            manual_sync = True
-            for t in model.state_dict().values():
-                dist.broadcast(t, 0)
-
-    eval_kw = dict(amp=amp, precision=prec, tta_flip=tta_flip, channels_last=channels_last)
-    bar = tqdm(total=(epochs - start_epoch + 1) * len(loader) if not finished else 0,
+    t, sampler_kind = _build_training(
+        model, train_set, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        weight_decay=weight_decay, scheduler=scheduler, schedule=schedule, sampler=sampler,
+        loss_fn=loss_fn, label_smoothing=label_smoothing, seed=seed, num_workers=num_workers,
+        dev=dev, prec=prec, fmt=fmt, world=world, rank=rank)
+    run_params = _run_params(t, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                             optimizer=optimizer, weight_decay=weight_decay,
+                             sampler_kind=sampler_kind, select_metric=select_metric, prec=prec,
+                             channels_last=channels_last, label_smoothing=label_smoothing,
+                             augment_fn=augment_fn, tta_flip=tta_flip)
+    fingerprint = _run_fingerprint(t, run_params, train_set, val_set, test_set, predict_fn,
+                                   sampler, sampler_kind)
+    ckpt_path, history, best, start_epoch, finished = _resume_or_start(
+        t, checkpoint_dir, fingerprint, epochs, is_main)
+    _parallelize(t)
+    score_split = functools.partial(evaluate, batch_size=eval_batch_size, device=dev,
+                                    predict_fn=predict_fn, amp=amp, precision=prec,
+                                    tta_flip=tta_flip, channels_last=channels_last)
+    bar = tqdm(total=(epochs - start_epoch + 1) * len(t.loader) if not finished else 0,
                disable=not (progress and is_main), desc="fit", dynamic_ncols=True)
-    epoch = start_epoch - 1
     try:
-        for epoch in range(start_epoch, epochs + 1):
-            if finished:
-                break
+        for epoch in range(start_epoch, epochs + 1) if not finished else ():
             t0 = time.perf_counter()
-            if hasattr(train_sampler, "set_epoch"):
-                train_sampler.set_epoch(epoch)
             bar.set_description(f"epoch {epoch}/{epochs}")
-            net.train()
-            loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-            correct = torch.zeros((), device=dev, dtype=torch.int64)
-            seen, last_post = 0, time.perf_counter()
-            lr_now = opt.param_groups[0]["lr"]
-            for batch in loader:
-                x = batch[0]  # (B, C, H, W)
-                if augment_fn is not None:
-                    x = augment_fn(x)
-                x = x.to(dev, non_blocking=True).contiguous(memory_format=fmt)
-                y = batch[1].to(dev, non_blocking=True)  # (B,)
-                kw = {"idx": torch.as_tensor(batch[2])} if len(batch) > 2 else {}
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    loss, logits = _check_output(loss_fn_(net, x, y, epoch, **kw), y.shape[0])
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if manual_sync:
-                    _allreduce_grads(sync_params, world)
-                scaler.step(opt)
-                scaler.update()
-                if batch_sched is not None:
-                    batch_sched.step()
-                n = y.shape[0]
-                loss_sum += loss.detach().double() * n
-                correct += (logits.detach().argmax(1) == y).sum()
-                seen += n
-                bar.update(1)
-                if not bar.disable and time.perf_counter() - last_post > 0.5:
-                    last_post = time.perf_counter()
-                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
-                                    acc=f"{correct.item() / seen:.3f}", refresh=False)
-            stats = torch.stack([loss_sum, correct.double(),
-                                 torch.tensor(float(seen), device=dev, dtype=torch.float64)])
-            if world > 1:
-                dist.all_reduce(stats)
-            train_loss, train_acc = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"the training loss became {train_loss} in epoch {epoch}; "
-                                         f"lower the learning rate (lr={lr_now}) or check the inputs")
-            if sched is not None:
-                sched.step()
-            row = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss, "train_acc": train_acc}
-
+            row = _train_epoch(t, epoch, augment_fn, bar)
             stop = False
             if is_main:
-                val_m = test_m = None
-                if val_set is not None:
-                    val_m = _metrics_only(evaluate(model, val_set, eval_batch_size, dev, predict_fn,
-                                                   **eval_kw))
-                    row.update(_flat_row("val", val_m))
-                if test_set is not None:
-                    test_m = _metrics_only(evaluate(model, test_set, eval_batch_size, dev, predict_fn,
-                                                    **eval_kw), keep_labels=True)
-                    row.update(_flat_row("test", test_m))
-                score = val_m[select_metric] if val_m is not None else float(epoch)  # no val: last
-                if best["score"] is None or score > best["score"]:
-                    best = {"epoch": epoch, "score": float(score),
-                            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                            "val": val_m or {}, "test": test_m}
-                row["epoch_time"] = time.perf_counter() - t0
-                history.append(row)
-                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.3f}",
-                                **({"val": f"{val_m['accuracy']:.3f}"} if val_m else {}))
-                if on_epoch_end is not None:
-                    stop = bool(on_epoch_end(epoch, dict(row), model))
-            if world > 1:
-                flag = torch.tensor([int(stop)], device=dev)
-                dist.broadcast(flag, 0)
-                stop = bool(flag.item())
+                best, stop = _record_epoch(model, row, best, history, t0, bar, score_split,
+                                           val_set, test_set, select_metric, on_epoch_end)
+            stop = _broadcast_stop(stop, dev, world)
             if ckpt_path is not None and is_main:
-                _save_atomic({
-                    "format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "epoch": epoch,
-                    "stopped": stop, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": (sched or batch_sched).state_dict()
-                    if (sched or batch_sched) is not None else None,
-                    "scaler": scaler.state_dict(), "rng": get_rng_state(),
-                    "loader_generator": loader_gen.get_state(),
-                    "sampler_generator": train_sampler.generator.get_state()
-                    if isinstance(getattr(train_sampler, "generator", None), torch.Generator) else None,
-                    "loss_fn": loss_fn.state_dict() if hasattr(loss_fn, "state_dict") else None,
-                    "history": history, "best": best}, ckpt_path)
+                _save_checkpoint(t, ckpt_path, fingerprint, epoch, stop, history, best)
             if stop:
                 break
     finally:
         bar.close()
 
-    # the result (rank 0 evaluated; every rank returns the same)
-    payload = None
-    if is_main:
-        payload = {"history": history, "best": best,
-                   "last5": _last5(history, class_names) if test_set is not None else None}
-    if world > 1:
-        box = [payload]
-        dist.broadcast_object_list(box, src=0)
-        payload = box[0]
-    best = payload["best"]
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    hist = pd.DataFrame(payload["history"])
-    return FitResult(history=hist, best_epoch=int(best["epoch"]), val_metrics=best["val"],
-                     test_metrics=best["test"], test_last5=payload["last5"],
-                     wall_time=float(hist["epoch_time"].sum()) if "epoch_time" in hist else 0.0,
-                     model=model, device=str(dev), params=run_params)
+    class_names = tuple(getattr(val_set, "class_names", None)
+                        or getattr(train_set, "class_names", ()) or ())
+    payload = {"history": history, "best": best, "last5": _last5(history, class_names)
+               if test_set is not None else None} if is_main else None
+    return _fit_result(model, payload, world, dev, run_params)

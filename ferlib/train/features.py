@@ -54,8 +54,8 @@ def feature_cache_path(model: nn.Module, dataset, cache_dir) -> Path:
 
 
 @torch.no_grad()
-def extract_features(model: nn.Module, dataset, device="auto", batch_size: int = 256,
-                     cache_dir=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def extract_features(model: nn.Module, dataset, device: str | torch.device = "auto",
+                     batch_size: int = 256, cache_dir=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``model.forward_features`` over ``dataset`` in eval mode -> (features (N, D) float32,
     labels (N,) int64, the dataset's ``labels`` as given).
 
