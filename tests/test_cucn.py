@@ -414,16 +414,53 @@ def test_cbam_sits_after_bn2_and_before_the_residual_add():
 
 
 def test_full_profile_classifier_lr_is_five_times_the_backbone():
+    from ferlib.config import PROFILES
     from ferlib.models.cucn_experiment import HEAD_LR_FACTOR, head_parameters, optimizer_factory
 
     model = tiny_cucn()
-    opt = optimizer_factory(model, 1e-4, HEAD_LR_FACTOR["full"])(model.parameters())
+    opt = optimizer_factory(model, 1e-4, HEAD_LR_FACTOR)(model.parameters())
     body, head = opt.param_groups
     assert body["lr"] == pytest.approx(1e-4) and head["lr"] == pytest.approx(5e-4)
     assert {id(p) for p in head["params"]} == {id(p) for p in head_parameters(model)}
     assert len(body["params"]) + len(head["params"]) == len(list(model.parameters()))
     assert {id(p) for p in model.fc.parameters()} <= {id(p) for p in head["params"]}
-    assert "cpu" not in HEAD_LR_FACTOR and "smoke" not in HEAD_LR_FACTOR     # one lr there
+    # the paper's two learning rates and decay in full only; one lr in smoke and cpu
+    assert [n for n, p in PROFILES.items() if p.paper_recipe] == ["full"]
+
+
+def test_paper_recipe_sets_the_head_lr_and_the_decay(monkeypatch, tmp_path):
+    import ferlib.train
+    from ferlib.config import get_profile
+    from ferlib.models import cucn_experiment as exp
+
+    seen = {}
+
+    def fake_fit(model, train, val, **kw):  # what run_variant hands the engine, no training
+        seen.update(kw)
+        raise RuntimeError("stop")
+
+    from ferlib.data import FaceDataset, Splits
+
+    monkeypatch.setattr(ferlib.train, "fit", fake_fit)
+    rng = np.random.default_rng(0)
+    ds = FaceDataset(rng.integers(0, 256, (12, 16, 16), dtype=np.uint8), np.arange(12) % 3,
+                     ("a", "b", "c"), name="toy")
+    splits = Splits(ds, ds, ds)
+    variant = exp.table2_variants()[0]
+    for prof, groups_lr, decay in ((get_profile("smoke"), None, None),
+                                   (get_profile("smoke").replace(paper_recipe=True),
+                                    [3e-3, 1.5e-2], 0.9)):
+        seen.clear()
+        with pytest.raises(RuntimeError, match="stop"):
+            exp.run_variant(variant, splits, profile=prof, device="cpu", backbone="smallcnn",
+                            results_path=tmp_path, progress=False)
+        if groups_lr is None:
+            assert seen["optimizer"] == prof.optimizer and seen["scheduler"] is None
+        else:
+            model = exp.build_variant_model(variant, splits, prof, "smallcnn")
+            opt = seen["optimizer"](model.parameters())
+            assert [g["lr"] for g in opt.param_groups] == pytest.approx(groups_lr)
+            assert seen["scheduler"](opt).gamma == decay
 
 
 def test_chapter_helpers():

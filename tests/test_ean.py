@@ -415,3 +415,25 @@ def test_noisy_table_without_the_paper_column():
     assert not any(c.startswith("paper") for c in live.columns)
     assert live.set_index("method").loc["ean", "ours_single_image"] == pytest.approx(55.0)
     assert "paper_rafdb" in exp.noisy_table(results).columns
+
+
+def test_one_default_for_alpha():
+    import inspect
+
+    from ferlib.models import ean as ean_mod
+    from ferlib.models import ean_experiment as exp
+    assert ean_mod.DEFAULT_ALPHA == 0.1 and EANConfig().alpha == ean_mod.DEFAULT_ALPHA  # paper's
+    for fn in (ean_mod.adj_loss, exp.noisy_label_experiment, exp.tune_thresholds):
+        assert inspect.signature(fn).parameters["alpha"].default is ean_mod.DEFAULT_ALPHA, fn
+
+
+def test_live_sizes_follow_the_profile_field_not_its_name():
+    from ferlib.config import get_profile
+    from ferlib.models import ean_experiment as exp
+    smoke, cpu = get_profile("smoke"), get_profile("cpu")
+    assert smoke.short_live_runs and not cpu.short_live_runs and not get_profile("full").short_live_runs
+    assert exp.live_sizes("smoke") == {"train_cap": 256, "n_test": 140,
+                                       "tau1_grid": (0.0, 0.3, 0.6), "tau2_grid": (-0.3,)}
+    assert exp.live_sizes(cpu)["train_cap"] is None
+    assert exp.live_sizes(cpu.replace(short_live_runs=True))["train_cap"] == 256
+    assert exp.live_sizes(smoke.replace(short_live_runs=False))["tau1_grid"] == exp.TAU1_GRID

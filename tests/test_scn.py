@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.models.scn import (SCN, SCNConfig, SCNLoss, rank_regularization, relabel,
-                               scn_loss_fn)
+from ferlib.models.scn import (RANK_MARGIN, SCN, SCNConfig, SCNLoss, rank_margin_for,
+                               rank_regularization, relabel, scn_loss_fn)
 
 
 from conftest import TinyBackbone  # noqa: E402
@@ -33,6 +33,14 @@ def test_rank_regularisation_hand_values():
     rank_regularization(a, 0.7, 0.15).backward()
     np.testing.assert_allclose(a.grad.numpy(), [0.5, -0.5, 0.5, -0.5], atol=1e-6)
     assert (a.grad[[1, 3]] < 0).all()
+
+
+def test_rank_margin_has_one_default_and_a_small_batch_value():
+    assert SCNConfig().rank_margin == RANK_MARGIN == 0.15
+    assert [rank_margin_for(b) for b in (1, 32, 64, 65, 128)] == [0.07, 0.07, 0.07, 0.15, 0.15]
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            rank_margin_for(bad)
 
 
 def test_relabel_rule():

@@ -30,6 +30,12 @@ def test_shapes_48_grey_profile_sizes():
         m.decode(torch.zeros(2, 8))
 
 
+def test_width_comes_from_the_profile_field():
+    from ferlib.config import get_profile
+    assert [vaegan_config(p).width for p in ("smoke", "cpu", "full")] == [4, 16, 64]
+    assert vaegan_config(get_profile("smoke").replace(gen_width=8)).width == 8   # not the name
+
+
 def test_kl_hand_cases():
     assert kl_divergence(torch.zeros(2, 5), torch.zeros(2, 5)).item() == 0.0
     # 1-D: KL(N(m, v) || N(0, 1)) = 0.5 (v + m^2 - 1 - log v); m = 1, v = e -> 0.5 (e + 1 - 1 - 1)

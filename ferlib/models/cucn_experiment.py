@@ -35,7 +35,8 @@ from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mix
 
 __all__ = ["Variant", "table2_variants", "build_variant_model", "run_variant", "VariantRun",
            "run_table2", "Table2", "table2_frame", "PAPER_TABLE2", "READINGS", "RUNGS",
-           "HEAD_LR_FACTOR", "head_parameters", "optimizer_factory", "compare_with_paper", "committed_table2",
+           "HEAD_LR_FACTOR", "LR_DECAY", "head_parameters", "optimizer_factory",
+           "compare_with_paper", "committed_table2",
            "uncertainty_scores", "extreme_samples", "uncertainty_vs_noise", "NoiseStudy",
            "class_gap", "hand_case", "load_table2_records", "FROM_SCRATCH_CAVEAT",
            "mixing_state", "plot_mixing", "mixing_explorer"]
@@ -173,10 +174,13 @@ class VariantRun(NamedTuple):
     class_weight: torch.Tensor | None
 
 
-#: the full profile follows the paper: Adam, the classifier at 5x the backbone's learning rate
-#: (5e-4 vs 1e-4 in the paper), ExponentialLR(0.9); smoke and cpu train with the profile's own
-#: recipe (ferlib.config, notebooks/02_baseline), one learning rate for every parameter
-HEAD_LR_FACTOR = {"full": 5.0}
+#: the paper's classifier learning rate over the backbone's (5e-4 vs 1e-4, Adam,
+#: ExponentialLR(0.9)), used where the profile follows the paper (``Profile.paper_recipe``:
+#: full); smoke and cpu train with the profile's own recipe (ferlib.config,
+#: notebooks/02_baseline), one learning rate for every parameter
+HEAD_LR_FACTOR = 5.0
+#: the paper's per-epoch learning-rate decay (ExponentialLR), with the same condition
+LR_DECAY = 0.9
 
 
 def head_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -219,9 +223,9 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     ``class_weights``: ``"effective"`` (default), ``"inverse"``, a list of K numbers or None —
     used only by weighted rungs, computed from the training split's class counts. ``train_set``
     replaces ``splits.train`` (e.g. a label-flipped copy). Adam (``profile.lr``, weight decay
-    1e-4); the full profile follows the paper: the classifier at 5x the backbone's learning
-    rate (:data:`HEAD_LR_FACTOR`) and ExponentialLR(0.9). The record's ``variant`` label names
-    the backbone that actually ran.
+    1e-4); a profile with ``paper_recipe`` (full) follows the paper: the classifier at 5x the
+    backbone's learning rate (:data:`HEAD_LR_FACTOR`) and ExponentialLR(:data:`LR_DECAY`). The
+    record's ``variant`` label names the backbone that actually ran.
     """
     from ferlib.records import write_record
     from ferlib.train import fit, set_seed
@@ -236,9 +240,9 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     set_seed(seed)  # the initial weights depend on the seed only
     model = build_variant_model(variant, splits, prof, bb)
     scheduler = None
-    head_factor = HEAD_LR_FACTOR.get(prof.name, 1.0)
-    if prof.name == "full":
-        scheduler = lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)  # noqa: E731
+    head_factor = HEAD_LR_FACTOR if prof.paper_recipe else 1.0
+    if prof.paper_recipe:
+        scheduler = lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, LR_DECAY)  # noqa: E731
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / (
         variant.method.replace(":", "_").replace("+", "_") + method_suffix.replace(":", "_"))
     opts = prof.fit_options(n_epochs)
@@ -251,7 +255,7 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
               "batch_size": prof.batch_size, "lr": prof.lr,
               "optimizer": "adam" if head_factor != 1.0 else (prof.optimizer or "adam"),
               "weight_decay": opts["weight_decay"], "schedule": opts.get("schedule"),
-              "scheduler": "ExponentialLR(0.9)" if scheduler else None,
+              "scheduler": f"ExponentialLR({LR_DECAY})" if scheduler else None,
               "head_lr": head_factor * prof.lr, "variant": variant.label,
               "reading": variant.reading, "paper_row": variant.paper_row, "weighted": variant.weighted, "cbam": variant.cbam,
               "mix": variant.mix, "class_weights": _weights_spec(class_weights) if variant.weighted else None,

@@ -63,7 +63,7 @@ __all__ = [
     "soft_adjacency", "label_mask", "adj_loss", "normalized_adjacency", "GCNLayer", "GCN",
     "EANConfig", "EAN", "build_ean", "graph_active", "EANLoss", "ean_loss_fn",
     "ean_predict_batch", "ean_predict_single", "ADJACENCY_MODES", "NORMALIZATIONS",
-    "DEFAULT_TAU1", "DEFAULT_TAU2",
+    "DEFAULT_TAU1", "DEFAULT_TAU2", "DEFAULT_ALPHA",
 ]
 
 ADJACENCY_MODES = ("hard", "soft", "ste")
@@ -72,6 +72,8 @@ ADJACENCY_MODES = ("hard", "soft", "ste")
 #: them by the values its validation-only tuning picks (ferlib.models.ean_experiment.tune_thresholds).
 DEFAULT_TAU1 = 0.3
 DEFAULT_TAU2 = None
+#: Eq. 6's weight (the paper's 0.1): the one default of EANConfig, adj_loss and the runners
+DEFAULT_ALPHA = 0.1
 NORMALIZATIONS = ("sym", "row")
 
 
@@ -216,7 +218,7 @@ def label_mask(labels: torch.Tensor, self_loops: bool = False) -> torch.Tensor:
     return _set_diagonal(mask, self_loops)
 
 
-def adj_loss(a: torch.Tensor, a_mask: torch.Tensor, alpha: float = 0.1,
+def adj_loss(a: torch.Tensor, a_mask: torch.Tensor, alpha: float = DEFAULT_ALPHA,
              normalize: bool = False) -> torch.Tensor:
     """Eq. 6: ``Adj_loss = alpha * (sum(A_mask * A) - sum(A_mask))^2`` (a scalar).
 
@@ -365,7 +367,7 @@ class EANConfig:
     temperature: float = 0.05
     mode: str = "ste"
     self_loops: bool = False
-    alpha: float = 0.1
+    alpha: float = DEFAULT_ALPHA
     normalize_loss: bool = True
     gcn_hidden: int | None = None
     gcn_layers: int = 2

@@ -36,8 +36,8 @@ import torch
 
 from ferlib.config import get_profile, given_or
 from ferlib.data import add_label_noise, stratified_cap
-from ferlib.models.ean import (DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss, adj_loss,
-                               adjacency, build_ean,
+from ferlib.models.ean import (DEFAULT_ALPHA, DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss,
+                               adj_loss, adjacency, build_ean,
                                cosine_similarity_matrix, ean_predict_batch, ean_predict_single,
                                hard_adjacency, label_mask, normalized_adjacency)
 
@@ -82,7 +82,8 @@ HAND_FEATURES = np.array([[2.0, 0.0], [1.5, 1.5 * _S3], [-0.5, 0.5 * _S3], [-4.0
 HAND_LABELS = np.array([0, 0, 0, 1])
 
 
-def hand_example(tau1: float = 0.4, tau2: float | None = -0.8, alpha: float = 0.1) -> dict:
+def hand_example(tau1: float = 0.4, tau2: float | None = -0.8,
+                 alpha: float = DEFAULT_ALPHA) -> dict:
     """Eq. 3-7 on :data:`HAND_FEATURES` / :data:`HAND_LABELS` (numpy arrays out).
 
     Keys: ``C_s``, ``A`` (single threshold tau1), ``A_two`` (tau1 and tau2), ``A_mask``,
@@ -191,8 +192,8 @@ def stratified_batch(features, labels, n: int = 64, seed: int = 0):
 
 
 def adjacency_state(features, labels, tau1: float, tau2: float | None = None,
-                    temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1,
-                    center: bool = True) -> dict:
+                    temperature: float = 0.05, mode: str = "hard",
+                    alpha: float = DEFAULT_ALPHA, center: bool = True) -> dict:
     """Everything the panel shows: C_s, A, A_mask, degrees, edge stats, literal and
     normalised Adj_loss (numpy / floats)."""
     h = torch.as_tensor(np.asarray(features), dtype=torch.float32)
@@ -220,8 +221,8 @@ def _class_ticks(ax, labels, class_names):
 
 
 def plot_adjacency_panel(features, labels, class_names, tau1: float, tau2: float | None = None,
-                         temperature: float = 0.05, mode: str = "hard", alpha: float = 0.1,
-                         center: bool = True):
+                         temperature: float = 0.05, mode: str = "hard",
+                         alpha: float = DEFAULT_ALPHA, center: bool = True):
     """A (ordered by class), A_mask, degree histogram and the numbers, in one figure."""
     import matplotlib.pyplot as plt
     order = np.argsort(np.asarray(labels), kind="stable")
@@ -246,7 +247,8 @@ def plot_adjacency_panel(features, labels, class_names, tau1: float, tau2: float
 
 def adjacency_explorer(features, labels, class_names, tau1: float = DEFAULT_TAU1,
                        tau2: float | None = DEFAULT_TAU2,
-                       temperature: float = 0.05, alpha: float = 0.1, center: bool = True):
+                       temperature: float = 0.05, alpha: float = DEFAULT_ALPHA,
+                       center: bool = True):
     """ipywidgets: sliders tau1, tau2 (with an on/off box), temperature, the graph mode and
     batch centring over a fixed batch, starting at ``tau1``/``tau2`` (the chapter passes its
     tuned values); redraws :func:`plot_adjacency_panel`. Invalid settings
@@ -299,12 +301,12 @@ def baseline_feature_batch(splits, profile="smoke", device="auto", seed: int = 0
 # the noisy-label experiment
 # ----------------------------------------------------------------------------------------------
 def live_sizes(profile) -> dict:
-    """Sizes of the chapter's live runs: the smoke profile trains on a stratified 256-image
-    subset and tests the ablation on 140 faces per condition (so the notebook runs in about a
-    minute on 2 cores) and tunes the thresholds on a 3 + 1 grid; other profiles use the full
-    splits and :data:`TAU1_GRID`, :data:`TAU2_GRID`. Keys: ``train_cap``, ``n_test``,
-    ``tau1_grid``, ``tau2_grid``."""
-    if get_profile(profile).name == "smoke":
+    """Sizes of the chapter's live runs: a profile with ``short_live_runs`` (smoke) trains on a
+    stratified 256-image subset and tests the ablation on 140 faces per condition (so the
+    notebook runs in about a minute on 2 cores) and tunes the thresholds on a 3 + 1 grid; other
+    profiles use the full splits and :data:`TAU1_GRID`, :data:`TAU2_GRID`. Keys:
+    ``train_cap``, ``n_test``, ``tau1_grid``, ``tau2_grid``."""
+    if get_profile(profile).short_live_runs:
         return {"train_cap": 256, "n_test": 140, "tau1_grid": (0.0, 0.3, 0.6), "tau2_grid": (-0.3,)}
     return {"train_cap": None, "n_test": None, "tau1_grid": TAU1_GRID, "tau2_grid": TAU2_GRID}
 
@@ -330,7 +332,7 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     """Train one method on (train, val). ``test_set`` None: nothing is tested (threshold tuning).
     Returns (FitResult, params, extra, single-image metrics of EAN or None)."""
     from ferlib.models import build_backbone
-    from ferlib.models.scn import SCNConfig, SCNLoss, build_scn
+    from ferlib.models.scn import SCNConfig, SCNLoss, build_scn, rank_margin_for
     from ferlib.train import IndexedDataset, fit, set_seed
 
     k = train.num_classes
@@ -344,7 +346,7 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     if method == "baseline":
         res = fit(backbone, train, val, **common)
     elif method == "scn":
-        cfg = SCNConfig(rank_margin=0.07 if prof.batch_size <= 64 else 0.15,
+        cfg = SCNConfig(rank_margin=rank_margin_for(prof.batch_size),
                         relabel_epoch=scn_relabel_epoch(epochs))
         loss_fn = SCNLoss(cfg, num_samples=len(train))
         res = fit(build_scn(backbone, k, config=cfg), IndexedDataset(train), val,
@@ -387,8 +389,8 @@ class ThresholdTuning(NamedTuple):
 
 
 def tune_thresholds(splits, profile="smoke", noise_rate: float = 0.2, tau1_grid=TAU1_GRID,
-                    tau2_grid=TAU2_GRID, alpha: float = 0.1, seed: int = 0, device="auto",
-                    epochs: int | None = None, train_cap: int | None = None,
+                    tau2_grid=TAU2_GRID, alpha: float = DEFAULT_ALPHA, seed: int = 0,
+                    device="auto", epochs: int | None = None, train_cap: int | None = None,
                     progress: bool = False) -> ThresholdTuning:
     """Pick Eq. 4's thresholds by what they are for: the validation accuracy of EAN trained
     under the chapter's label noise. Reads ``splits.train`` and ``splits.val`` only, never
@@ -478,7 +480,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
                            eval_split=None, val_split: str = "holdout", seed: int = 0,
                            noise_rates=(0.0, 0.1, 0.2), methods=METHODS,
                            tau1: float | None = None, tau2: float | None = DEFAULT_TAU2,
-                           alpha: float = 0.1, device="auto",
+                           alpha: float = DEFAULT_ALPHA, device="auto",
                            results_path="../_build/records", epochs: int | None = None,
                            splits=None, progress: bool = False, source: str | None = None,
                            clean_val: bool = False, train_cap: int | None = None) -> pd.DataFrame:

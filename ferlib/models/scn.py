@@ -34,7 +34,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["SCNConfig", "SCN", "build_scn", "rank_regularization", "relabel",
-           "SCNLoss", "scn_loss_fn", "scn_predict"]
+           "SCNLoss", "scn_loss_fn", "scn_predict", "RANK_MARGIN", "RANK_MARGIN_SMALL_BATCH",
+           "rank_margin_for"]
+
+#: the rank-regularisation margin (margin_1) of the reference code, and the smaller one it
+#: advises for batches of 64 or fewer (:func:`rank_margin_for` picks between them)
+RANK_MARGIN = 0.15
+RANK_MARGIN_SMALL_BATCH = 0.07
+
+
+def rank_margin_for(batch_size: int) -> float:
+    """margin_1 for a training batch: :data:`RANK_MARGIN_SMALL_BATCH` up to 64 images (the
+    reference code advises 0.07 at batch 64), else :data:`RANK_MARGIN`."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return RANK_MARGIN_SMALL_BATCH if batch_size <= 64 else RANK_MARGIN
 
 
 @dataclass
@@ -45,7 +60,7 @@ class SCNConfig:
     Epochs are numbered from 1: ``relabel_epoch=10`` relabels in epochs 10, 11, ..."""
 
     beta: float = 0.7
-    rank_margin: float = 0.15
+    rank_margin: float = RANK_MARGIN
     relabel_margin: float = 0.2
     relabel_epoch: int = 10
     relabel_low_only: bool = False
@@ -109,7 +124,7 @@ def build_scn(backbone: str | nn.Module = "smallcnn", num_classes: int = 7, *,
 
 
 def rank_regularization(alpha: torch.Tensor, beta: float = 0.7,
-                        margin: float = 0.15) -> torch.Tensor:
+                        margin: float = RANK_MARGIN) -> torch.Tensor:
     """``L_RR = max(0, margin - (mean(alpha_H) - mean(alpha_L)))`` (SCN Eq. 3).
 
     The high group is the ``k = int(beta * B)`` largest weights (clipped to 1..B-1 so both

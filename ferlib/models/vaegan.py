@@ -106,19 +106,14 @@ class VAEGANConfig:
         return cls(**d)
 
 
-#: encoder/generator base width per profile; the latent size comes from Profile.latent_dim
-_PROFILE_WIDTH = {"smoke": 4, "cpu": 16, "full": 64}
-
-
 def vaegan_config(profile="smoke", **overrides) -> VAEGANConfig:
     """The VAE-GAN configuration of a profile (``ferlib.config``): latent size from
-    ``profile.latent_dim``, width 4 / 16 / 64 for smoke / cpu / full, the profile's image size
-    (grey)."""
+    ``profile.latent_dim``, width from ``profile.gen_width`` (4 / 16 / 64 for smoke / cpu /
+    full), the profile's image size (grey)."""
     from ferlib.config import get_profile
 
     p = get_profile(profile)
-    kw = dict(latent_dim=p.latent_dim, image_size=p.image_size,
-              width=_PROFILE_WIDTH.get(p.name, 16))
+    kw = dict(latent_dim=p.latent_dim, image_size=p.image_size, width=p.gen_width)
     kw.update(overrides)
     return VAEGANConfig(**kw)
 
