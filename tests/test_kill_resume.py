@@ -40,8 +40,9 @@ CHILD = textwrap.dedent('''
     ckdir = None if ckdir == "-" else ckdir
 
     def pause(what):                      # the parent SIGKILLs us while we sleep here
-        with open(marker, "w") as f:
+        with open(marker + ".tmp", "w") as f:   # renamed whole: the parent never reads it empty
             f.write(what)
+        os.replace(marker + ".tmp", marker)
         time.sleep(600)
 
     if mode == "kill-in-save":            # die with half of the next checkpoint written
