@@ -35,23 +35,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats as _scipy_stats
 
 from ferlib.records import predictions_of, read_record
 
 __all__ = ["Estimate", "CONFIDENCE", "N_RESAMPLES", "PREDICTION_METRICS", "metric_on_images",
-           "estimate", "paired_gain", "verdict", "VERDICTS", "reading", "cell_records",
-           "summarize"]
+           "estimate", "paired_gain", "verdict", "reading"]
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 RANDOM_STATE = 20261201   # fixed: a page regenerated from the same records reads the same
 # metrics computable from (y_true, y_pred): those the bootstrap can resample
 PREDICTION_METRICS = ("accuracy", "mean_class_accuracy", "min_class_recall", "max_class_recall")
-# the verdicts of :func:`verdict`, for a page's legend and for checks
-VERDICTS = ("reproduced", "not reproduced", "direction reproduced", "not significant",
-            "reversed", "no interval")
 
 
 @dataclass(frozen=True)
@@ -294,29 +289,3 @@ def _by_seed(records, where) -> dict:
                              "a cell holds one record per seed")
         out[seed] = (r, w)
     return out
-
-
-def cell_records(table: pd.DataFrame, folder=None) -> list[str]:
-    """The record paths of a :func:`ferlib.records.select` table (its ``path`` column, or
-    ``folder / file``), the input of :func:`estimate` / :func:`paired_gain`."""
-    if "path" in table.columns:
-        return [str(p) for p in table["path"]]
-    if folder is None:
-        raise ValueError("the table has no 'path' column: pass the records folder it was read from")
-    from pathlib import Path
-    return [str(Path(folder) / f) for f in table["file"]]
-
-
-def summarize(table: pd.DataFrame, by: Sequence[str], metric: str = "accuracy", folder=None,
-              percent: bool = True) -> pd.DataFrame:
-    """One row per group of ``table`` (a :func:`ferlib.records.select` table) grouped by
-    ``by``: mean, sd, 95 % interval and number of seeds of ``metric`` (percent by default),
-    with the interval's method. What the chapters' tables show."""
-    rows = []
-    for key, group in table.groupby(list(by), sort=False, dropna=False):
-        est = estimate(cell_records(group, folder), metric)
-        est = est.scaled(100.0 if percent else 1.0)
-        key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(by, key)), "mean": est.value, "sd": est.sd, "low": est.low,
-                     "high": est.high, "seeds": est.n_seeds, "interval": est.method})
-    return pd.DataFrame(rows)
