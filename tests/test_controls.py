@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import ConstantVAE
+from conftest import ConstantVAE, TinyBackbone
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,3 +252,26 @@ def test_matched_resampling_has_the_latent_runs_draws_per_class():
                                   np.bincount(seen_labels, minlength=3) + control.replaced_per_class)
     with pytest.raises(ValueError, match="pool"):
         MatchedResampling([], aug_ratio=0.5)
+
+
+def test_flip_averaged_features_are_the_mean_of_the_image_and_its_mirror(tmp_path):
+    """extract_features(tta_flip=True): features of a mirror-symmetric image are unchanged, and
+    of any image the mean of its own and its mirror's features (cached under another name)."""
+    from ferlib.data import FaceDataset
+    from ferlib.train import extract_features
+
+    torch.manual_seed(0)
+    model = TinyBackbone(in_dim=16, dim=8)
+    images = np.random.default_rng(0).integers(0, 256, (6, 4, 4), dtype=np.uint8)
+    images[0] = images[0][:, ::-1] // 2 + images[0] // 2   # not symmetric in general
+    images[1] = np.array([[1, 2, 2, 1]] * 4, dtype=np.uint8) * 50   # symmetric left-right
+    ds = FaceDataset(images, np.zeros(6, dtype=np.int64), ("a",), name="toy", split="test")
+    plain, _ = extract_features(model, ds, device="cpu", cache_dir=tmp_path)
+    mirror = FaceDataset(images[:, :, ::-1].copy(), np.zeros(6, dtype=np.int64), ("a",),
+                         name="toy", split="test")
+    mirrored, _ = extract_features(model, mirror, device="cpu")
+    flipped, _ = extract_features(model, ds, device="cpu", cache_dir=tmp_path, tta_flip=True)
+    np.testing.assert_allclose(flipped, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(flipped[1], plain[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(flipped[2], plain[2])
+    assert len(list(tmp_path.glob("features_*_flip.npz"))) == 1

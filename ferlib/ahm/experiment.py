@@ -306,8 +306,9 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
     base = load_or_train_baseline(splits, prof, device, seed, results_path=results_path,
                                   progress=progress, source=source)
     cache = Path(results_path) / "features"
-    feats = {s: extract_features(base.model, getattr(splits, s), device=dev, cache_dir=cache)
-             for s in ("train", "val", "test")}
+    # the backbone's evaluation flips (prof.tta_flip), so the heads on its features do too
+    feats = {s: extract_features(base.model, getattr(splits, s), device=dev, cache_dir=cache,
+                                 tta_flip=prof.tta_flip) for s in ("train", "val", "test")}
     grid = sorted(set(float(v) for v in lams) | ({float(lam)} if lam is not None else set()))
     sweep, models = fit_sweep(feats, P, grid, names, solver, ridge, normalize_rows, device=dev)
     if lam is None:
@@ -325,7 +326,8 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
     # the frozen features and split every method of this run shares
     common = {"profile": prof.name, "backbone": prof.backbone,
               "feature_dim": int(feats["test"][0].shape[1]), "n_train": len(splits.train),
-              "n_val": len(splits.val), "n_test": len(splits.test), "val_split": splits.val.split}
+              "n_val": len(splits.val), "n_test": len(splits.test), "val_split": splits.val.split,
+              "tta_flip": bool(prof.tta_flip)}
     params = {**common, "lam": lam_used,
               "lam_selected_on": "val" if lam is None else "fixed", "lam_grid": grid,
               "lam_on_grid_edge": lam_used in (min(grid), max(grid)),

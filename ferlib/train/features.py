@@ -48,16 +48,23 @@ def dataset_hash(dataset) -> str:
     return h.hexdigest()
 
 
-def feature_cache_path(model: nn.Module, dataset, cache_dir) -> Path:
+def feature_cache_path(model: nn.Module, dataset, cache_dir, tta_flip: bool = False) -> Path:
     """Where :func:`extract_features` caches this model's features of this dataset."""
-    return Path(cache_dir) / f"features_{model_hash(model)[:20]}_{dataset_hash(dataset)[:20]}.npz"
+    flip = "_flip" if tta_flip else ""
+    return Path(cache_dir) / f"features_{model_hash(model)[:20]}_{dataset_hash(dataset)[:20]}{flip}.npz"
 
 
 @torch.no_grad()
 def extract_features(model: nn.Module, dataset, device: str | torch.device = "auto",
-                     batch_size: int = 256, cache_dir=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                     batch_size: int = 256, cache_dir=None, progress: bool = False,
+                     tta_flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``model.forward_features`` over ``dataset`` in eval mode -> (features (N, D) float32,
     labels (N,) int64, the dataset's ``labels`` as given).
+
+    ``tta_flip`` averages the features of each image and of its mirror image: the feature-space
+    counterpart of the flip averaging that :func:`ferlib.train.evaluate` applies to the
+    classifier's probabilities, so that a head fitted on these features (AHM and its controls)
+    is scored under the same evaluation as the backbone's own classifier.
 
     With ``cache_dir`` the result is stored as ``features_<model sha>_<data sha>.npz`` and a
     second call with the same weights and data loads it instead of running the model.
@@ -70,7 +77,7 @@ def extract_features(model: nn.Module, dataset, device: str | torch.device = "au
                         "build it with ferlib.models.build_backbone")
     path = None
     if cache_dir is not None:
-        path = feature_cache_path(model, dataset, cache_dir)
+        path = feature_cache_path(model, dataset, cache_dir, tta_flip)
         if path.exists():
             with np.load(path) as f:
                 return f["features"], f["labels"]
@@ -83,7 +90,10 @@ def extract_features(model: nn.Module, dataset, device: str | torch.device = "au
                          pin_memory=dev.type == "cuda")
     try:
         for batch in tqdm(loader, desc="features", disable=not progress, leave=False):
-            f = model.forward_features(batch[0].to(dev, non_blocking=True))  # (B, D)
+            x = batch[0].to(dev, non_blocking=True)                     # (B, C, H, W)
+            f = model.forward_features(x)                                # (B, D)
+            if tta_flip:
+                f = (f + model.forward_features(torch.flip(x, dims=[-1]))) / 2
             if f.ndim != 2:
                 raise ValueError(f"forward_features must return (B, D); got shape {tuple(f.shape)}")
             feats.append(f.float().cpu())
