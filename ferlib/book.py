@@ -903,7 +903,7 @@ def run_sweep(cfg: SweepConfig) -> int:
     """Run one notebook once per grid cell (cartesian product) with papermill, writing
     ``<out>/<notebook>/<cell-id>.ipynb``. A finished cell leaves a ``.done`` marker and is
     skipped next time (resumable); ``--gpus 0,1`` runs one papermill process per GPU at a time
-    with ``CUDA_VISIBLE_DEVICES`` set (see :func:`_sweep_cell`). Returns the exit code (1 if
+    with ``CUDA_VISIBLE_DEVICES`` set (see ``_sweep_cell``). Returns the exit code (1 if
     any cell failed; the other cells still run)."""
     try:
         get_profile(cfg.profile)

@@ -53,6 +53,7 @@ from ferlib.config import resolve_device
 __all__ = ["SOLVERS", "SingularSylvesterWarning", "fit_projection", "sylvester_residual",
            "feature_scale", "cosine_distances", "SemanticClassifier"]
 
+#: solvers of the Sylvester equation :func:`fit_projection` offers
 SOLVERS = ("eig", "bartels-stewart", "kron")
 ON_SINGULAR = ("warn", "raise", "ignore")
 _KRON_MAX = 4096  # largest k * d the explicit Kronecker solve accepts

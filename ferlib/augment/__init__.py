@@ -5,6 +5,7 @@ notebooks/04_latent_covariance_augmentation.
 * :mod:`ferlib.augment.dataset` - batch replacement as a ``loss_fn`` for ``ferlib.train.fit``;
 * :mod:`ferlib.augment.experiment` - the chapter's Table I experiment and widgets
   (imported on demand: ``from ferlib.augment import experiment``).
+
 The VAE-GAN itself is :mod:`ferlib.models.vaegan`; DAN is :mod:`ferlib.models.dan`.
 """
 from ferlib.augment.dataset import (BatchReplacement, LatentAugmentation, MatchedResampling,

@@ -51,6 +51,7 @@ def _paper_table1() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Li et al.'s Table I as printed (accuracy per backbone and row), the chapter's comparison column
 PAPER_TABLE1 = _paper_table1()
 METHODS = ("none", "balanced", "latent-aug")
 #: Table I row of the control :func:`run_matched_resampling` (no paper number)

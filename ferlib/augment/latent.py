@@ -112,7 +112,7 @@ def matrix_sqrt(cov: torch.Tensor, max_tries: int = 4) -> tuple[torch.Tensor, st
     """A factor L with ``L L^T = cov`` (up to jitter) for a symmetric (d, d) matrix.
 
     Tries the Cholesky factor of ``cov + eps I`` with ``eps = 0, 1e-10, 1e-8, 1e-6`` times the
-    mean |diagonal| (``max_tries`` values); if all fail, returns ``V diag(sqrt(max(lambda, 0)))`` from ``eigh`` (negative
+    mean absolute diagonal entry (``max_tries`` values); if all fail, returns ``V diag(sqrt(max(lambda, 0)))`` from ``eigh`` (negative
     eigenvalues clamped). Returns ``(L, how)`` with how in {"cholesky", "cholesky+jitter",
     "eigen"}. Non-finite input is a ValueError.
     """

@@ -29,6 +29,7 @@ from .labels import BASIC7
 
 __all__ = ["USAGES", "CSV_NAMES", "find_fer2013", "read_fer2013_csv", "load_fer2013", "fer2013_arrays"]
 
+#: the ``Usage`` values of the FER2013 CSV, in file order
 USAGES = ("Training", "PublicTest", "PrivateTest")
 CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "icml_face_data.csv", "icml_face_data.csv.gz")
 _PARSER_VERSION = "fer2013-csv-2"  # 2: every row's value count checked

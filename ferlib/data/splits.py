@@ -18,6 +18,7 @@ from .longtail import stratified_cap, stratified_split
 
 __all__ = ["Splits", "load_splits", "DATASETS", "DATASET_SPLITS", "HOLDOUT_FRACTION"]
 
+#: dataset names :func:`load_splits` accepts
 DATASETS = ("synthfacs", "fer2013", "ferplus", "rafdb", "affectnet", "sfew")
 HOLDOUT_FRACTION = 0.10
 

@@ -36,7 +36,7 @@ head pose (roll; yaw as a horizontal foreshortening with depth-dependent shift),
 illumination gradient and gain, occlusion patches (glasses, sunglasses, a hand), blur and
 sensor noise.
 
-Determinism: per-pixel work uses only IEEE-exact float32 arithmetic (+, -, *, /, sqrt,
+Determinism: per-pixel work uses only IEEE-exact float32 arithmetic (``+ - * /``, sqrt,
 min/max), sines and cosines are polynomials, and sensor noise is a counter-based hash of
 (per-sample seed, pixel), so the same seed gives the same bytes on any machine and for any
 chunk size. Sample parameters come from a :class:`numpy.random.Generator`.
@@ -57,6 +57,7 @@ __all__ = [
     "render_face", "make_synthfacs_split", "make_synthfacs", "make_identity_pairs", "make_pairs",
 ]
 
+#: the 16 FACS action units SynthFACS renders, in the order of an AU vector's columns
 AU_LIST: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 15, 17, 20, 23, 24, 25, 26)
 AU_NAMES: dict[int, str] = {
     1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser",
@@ -79,8 +80,10 @@ EXPRESSION_OPTIONAL_AUS: dict[str, tuple[int, ...]] = {
 #: Surprise, Neutral); reference-facts "Datasets".
 RAFDB_TRAIN_COUNTS: tuple[int, ...] = (705, 717, 281, 4772, 1982, 1290, 2524)
 
+#: named nuisance conditions of a SynthFACS split (pose, occlusion, light, noise)
 CONDITIONS = ("default", "frontal", "profile", "occluded", "unoccluded", "dim", "clean")
 
+#: per-face identity parameters (face shape, skin, features) a rendered face takes
 IDENTITY_FIELDS = (
     "face_a", "face_b", "face_cy", "skin", "hair", "hair_alpha", "hairline", "brow_y",
     "brow_gap", "brow_len", "brow_arch", "brow_thick", "brow_dark", "eye_x", "eye_y", "eye_w",
@@ -98,6 +101,7 @@ _IDENTITY_RANGES = {
     "mouth_curve": (-0.015, 0.015), "lip_u": (0.024, 0.040), "lip_l": (0.032, 0.052),
     "lip_dark": (0.10, 0.26), "fold": (0.01, 0.06)}
 
+#: per-image nuisance parameters (pose angles, light, occlusion, blur, noise)
 NUISANCE_FIELDS = (
     "roll", "yaw", "tx", "ty", "scale", "background", "gain", "grad_x", "grad_y", "occlusion",
     "hand_x", "hand_y", "hand_a", "hand_b", "hand_tone", "blur", "noise", "noise_seed")
@@ -308,7 +312,7 @@ def sample_nuisance(rng: np.random.Generator, n: int, config: SynthFACSConfig | 
     """Pose, illumination, occlusion, blur and noise for ``n`` samples.
 
     Every draw happens in the same order whatever the ``condition``, which then overrides one
-    factor: "frontal" (roll = yaw = 0), "profile" (|yaw| = ``profile_yaw``), "occluded"
+    factor: "frontal" (roll = yaw = 0), "profile" (abs(yaw) = ``profile_yaw``), "occluded"
     (always an occluder), "unoccluded", "dim" (gain from ``dim_gain``, full gradient),
     "clean" (frontal, even light, no occluder, no blur, faint noise). So a test set rendered
     under another condition shows the same faces with one factor changed.
@@ -783,7 +787,7 @@ def make_identity_pairs(n_pairs: int, seed: int = 0, size: int = 48,
 
     Returns two aligned :class:`FaceDataset` (``frontal[i]`` and ``profile[i]`` show the same
     identity with the same AUs, light, occluder and noise; frontal has roll = yaw = 0, profile
-    |yaw| = ``config.profile_yaw``). Identities come from the training pool by default.
+    abs(yaw) = ``config.profile_yaw``). Identities come from the training pool by default.
     """
     cfg = config or SynthFACSConfig()
     counts = class_counts_for(int(n_pairs), imbalance)

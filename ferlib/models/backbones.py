@@ -67,6 +67,7 @@ __all__ = ["BackboneConfig", "build_backbone", "small_cnn", "resnet18", "resnet3
            "BACKBONES", "STEMS", "default_stem", "LoadReport", "load_checkpoint",
            "save_backbone", "load_backbone", "extract_state_dict", "backbone_label"]
 
+#: backbone names :func:`build_backbone` accepts
 BACKBONES = ("smallcnn", "minixception", "resnet18", "resnet34", "resnet50", "resnet101")
 #: how tables and figures name each backbone (the papers' spelling)
 BACKBONE_LABELS = {"smallcnn": "SmallCNN", "minixception": "mini-Xception", "resnet18": "ResNet-18",

@@ -75,6 +75,7 @@ def _paper_table2() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Fan et al.'s Table II as printed (accuracy per rung of the ladder), the chapter's comparison column
 PAPER_TABLE2 = _paper_table2()
 
 

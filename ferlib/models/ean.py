@@ -71,6 +71,7 @@ ADJACENCY_MODES = ("hard", "soft", "ste")
 #: noisy-label runner and the comparison use these unless given others; chapter 05 replaces
 #: them by the values its validation-only tuning picks (ferlib.models.ean_experiment.tune_thresholds).
 DEFAULT_TAU1 = 0.3
+#: the second threshold of Eq. 4's two-threshold reading; None: the one-threshold reading
 DEFAULT_TAU2 = None
 #: Eq. 6's weight (the paper's 0.1): the one default of EANConfig, adj_loss and the runners
 DEFAULT_ALPHA = 0.1

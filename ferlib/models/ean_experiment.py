@@ -70,15 +70,18 @@ def _paper_noisy() -> pd.DataFrame:
                                           ascending=[False, False, True], ignore_index=True)
 
 
+#: Du et al.'s noisy-label tables as printed (accuracy per method and noise rate)
 PAPER_NOISY = _paper_noisy()
 
 # ----------------------------------------------------------------------------------------------
 # the worked example
 # ----------------------------------------------------------------------------------------------
 _S3 = math.sqrt(3.0)
-# unit directions at 0, 60, 120, 180 degrees with norms 2, 3, 1, 4 (cosines do not see norms)
+#: the worked example's four features: unit directions at 0, 60, 120, 180 degrees with norms
+#: 2, 3, 1, 4 (cosines do not see norms)
 HAND_FEATURES = np.array([[2.0, 0.0], [1.5, 1.5 * _S3], [-0.5, 0.5 * _S3], [-4.0, 0.0]],
                          dtype=np.float32)
+#: the labels of :data:`HAND_FEATURES` (three of class 0, one of class 1)
 HAND_LABELS = np.array([0, 0, 0, 1])
 
 
@@ -373,9 +376,9 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     return res, params, extra, single
 
 
-#: tau1 values the chapter's tuning tries (batch-centred cosines), and the tau2 values of the
-#: two-threshold reading of Eq. 4 tried at the best tau1
+#: tau1 values the chapter's tuning tries (batch-centred cosines)
 TAU1_GRID = (-0.2, 0.0, 0.2, 0.4, 0.6)
+#: tau2 values of the two-threshold reading of Eq. 4, tried at the best tau1
 TAU2_GRID = (-0.6, -0.3)
 
 

@@ -40,6 +40,7 @@ __all__ = ["SCNConfig", "SCN", "build_scn", "rank_regularization", "relabel",
 #: the rank-regularisation margin (margin_1) of the reference code, and the smaller one it
 #: advises for batches of 64 or fewer (:func:`rank_margin_for` picks between them)
 RANK_MARGIN = 0.15
+#: the smaller margin for batches of 64 or fewer
 RANK_MARGIN_SMALL_BATCH = 0.07
 
 
