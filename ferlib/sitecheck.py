@@ -65,6 +65,9 @@ class PageReport:
 
 #: TeX delimiters that MathJax replaces by typeset math: one left in a page's text is an
 #: equation a reader sees as raw TeX (MathJax missing, or the equation not processed)
+#: (its value stays off the API page, where MathJax would take it for an equation)
+#:
+#: :meta hide-value:
 RAW_TEX = {"\\(": "\\)", "\\[": "\\]", "$$": "$$", "\\begin{": "\\end{"}
 #: elements whose text is not the page's prose: what MathJax itself skips (code, scripts) and
 #: its own output (``mjx-container``, whose errors are looked at separately)
