@@ -28,10 +28,10 @@ Records of the natural cell (None, 0) go to ``results_path`` itself, where the c
 theirs, so chapter runs are reused; other cells go to ``results_path/cells/<cell>/`` (the
 baseline's checkpoint reuse keys on split sizes, which label noise does not change). After a
 run, ensure_records stamps ``imbalance_ratio`` and ``noise_rate`` into the params of the records
-of the cell (``n_params``, the trainable parameters of the model that ran, is written by the
-runner: :func:`ferlib.train.recording.write_run_record`) (a record without them counts as natural, noise 0: the one definition
-is :func:`ferlib.records.cell_of`, and every table here filters through
-:func:`ferlib.records.select`).
+of the cell (a record without them counts as natural, noise 0: the one definition is
+:func:`ferlib.records.cell_of`, and every table here filters through
+:func:`ferlib.records.select`). ``n_params``, the trainable parameters of the model that ran,
+is written by the runner itself (:func:`ferlib.train.recording.write_run_record`).
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
 (:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by

@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_record", "record_name", "UNNAMED_PARAMS", "read_record", "load_records", "scan_records", "provenance",
-           "to_jsonable", "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean",
-           "with_cells", "select", "encode_labels", "decode_labels", "predictions_of"]
+__all__ = ["write_record", "record_name", "UNNAMED_PARAMS", "read_record", "load_records",
+           "scan_records", "provenance", "to_jsonable", "RECORD_FORMAT", "normalize_method",
+           "cell_of", "is_natural_clean", "with_cells", "select", "encode_labels",
+           "decode_labels", "predictions_of"]
 
 RECORD_FORMAT = 1
 # arrays that ferlib.train.evaluate returns beside the metrics: not metrics; y_true / y_pred are

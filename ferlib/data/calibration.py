@@ -82,7 +82,8 @@ def write_calibration_record(result: dict, folder, source: str | None = None):
                                    "target_accuracy": list(TARGET_ACCURACY),
                                    "target_recall_spread": TARGET_RECALL_SPREAD,
                                    "generation_time_s": result["generation_time"],
-                                   "best_epoch": result["best_epoch"], "history": result["history"]})
+                                   "best_epoch": result["best_epoch"],
+                                   "history": result["history"]})
 
 
 def main(argv=None) -> int:

@@ -73,8 +73,9 @@ def write_run_record(folder, *, method: str, splits: Splits | None, params: Mapp
     ``model``: what produced the predictions, counted by :func:`count_trainable` into
     ``params["n_params"]``. Dataset and split are ``splits.train.name`` and
     ``splits.test.split`` (a run on datasets that are not a :class:`~ferlib.data.Splits`, the
-    SynthFACS calibration, passes ``splits=None`` and ``dataset`` / ``split``); ``params``, ``seed``, ``source`` and ``name`` go to
-    :func:`ferlib.records.write_record` (the name, when not given, ignores ``n_params``).
+    SynthFACS calibration, passes ``splits=None`` and ``dataset`` / ``split``); ``params``,
+    ``seed``, ``source`` and ``name`` go to :func:`ferlib.records.write_record` (the name,
+    when not given, ignores ``n_params``).
     """
     from ferlib.records import write_record
 
