@@ -96,6 +96,10 @@ def test_bad_input_names_the_parameter(tmp_path):
     with pytest.raises(ValueError, match="n_params"):
         write_run_record(tmp_path, **{**kw, "params": {"n_params": 3}},
                          model=torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="dataset and split"):
+        write_run_record(tmp_path, **{**kw, "splits": None}, model=torch.nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="not both"):
+        write_run_record(tmp_path, **kw, dataset="fer2013", model=torch.nn.Linear(1, 1))
     with pytest.raises(TypeError, match="model"):
         count_trainable("resnet18")
     assert not list(tmp_path.iterdir())
