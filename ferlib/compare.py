@@ -27,10 +27,11 @@ Conditions. A grid cell is ``{"imbalance_ratio": r or None, "noise_rate": p}``:
 Records of the natural cell (None, 0) go to ``results_path`` itself, where the chapters write
 theirs, so chapter runs are reused; other cells go to ``results_path/cells/<cell>/`` (the
 baseline's checkpoint reuse keys on split sizes, which label noise does not change). After a
-run, ensure_records stamps ``imbalance_ratio``, ``noise_rate`` and ``n_params`` into the params
-of the records of the cell (a record without them counts as natural, noise 0: the one definition
-is :func:`ferlib.records.cell_of`, and every table here filters through
-:func:`ferlib.records.select`).
+run, ensure_records stamps ``imbalance_ratio`` and ``noise_rate`` into the params of the records
+of the cell (a record without them counts as natural, noise 0: the one definition is
+:func:`ferlib.records.cell_of`, and every table here filters through
+:func:`ferlib.records.select`). ``n_params``, the trainable parameters of the model that ran,
+is written by the runner itself (:func:`ferlib.train.recording.write_run_record`).
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
 (:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by
@@ -365,42 +366,39 @@ def _runner(method: str) -> Runner:
 # ----------------------------------------------------------------------------------------------
 # parameter counts
 # ----------------------------------------------------------------------------------------------
+def _builder(model: str) -> Callable:
+    """``(splits, profile) -> model`` for a :class:`Runner`'s ``model`` name: the builder its
+    chapter module trains (or, for AHM, assembles) that network with."""
+    if model == "backbone":
+        from ferlib.train.baseline import build_baseline_model
+        return build_baseline_model
+    if model == "ahm":
+        from ferlib.ahm.experiment import build_ahm_parts
+        return build_ahm_parts
+    if model == "dan":
+        from ferlib.augment.experiment import build_dan_model
+        return build_dan_model
+    if model in ("scn", "ean"):
+        from ferlib.models.ean_experiment import build_noisy_model
+        return lambda splits, profile: build_noisy_model(model, splits.train, profile)
+    if model.startswith("cucn"):
+        from ferlib.models.cucn_experiment import build_variant_model
+        return lambda splits, profile: build_variant_model(_cucn_variant(model, profile), splits,
+                                                           profile)
+    raise ValueError(f"no builder for model {model!r}")  # pragma: no cover - registry models only
+
+
 def count_parameters(method: str, splits, profile="smoke") -> int:
     """Trainable parameters of the network ``method`` classifies with, built (untrained) for
-    ``splits`` at ``profile``. AHM: the backbone plus the SAE projection W (semantic dim x
-    feature dim). Latent augmentation counts the classifier only (the VAE-GAN is used in
-    training, not at test time)."""
+    ``splits`` at ``profile`` by the builder its runner uses, counted as its records count them
+    (:func:`ferlib.train.recording.count_trainable`). The records' own ``n_params`` (of the
+    model that ran) come first; this fills in for records written before they held it. AHM:
+    the backbone plus the SAE projection W (semantic dim x feature dim). Latent augmentation
+    counts the classifier only (the VAE-GAN is used in training, not at test time)."""
     from ferlib.config import get_profile
+    from ferlib.train.recording import count_trainable
 
-    prof = get_profile(profile)
-    runner = _runner(method)
-    tr = splits.train
-    k, kw = tr.num_classes, dict(in_channels=tr.in_channels, width=prof.width,
-                                  image_size=int(tr.image_size[0]))
-    if runner.model in ("backbone", "ahm"):
-        from ferlib.train.baseline import build_baseline_model
-        model = build_baseline_model(splits, prof)
-    elif runner.model == "dan":
-        from ferlib.models.dan import build_dan
-        model = build_dan(k, prof.backbone, **kw)
-    elif runner.model == "scn":
-        from ferlib.models.scn import build_scn
-        model = build_scn(prof.backbone, k, **kw)
-    elif runner.model == "ean":
-        from ferlib.models.ean import build_ean
-        model = build_ean(prof.backbone, k, **kw)
-    elif runner.model.startswith("cucn"):
-        from ferlib.models.cucn_experiment import build_variant_model
-        model = build_variant_model(_cucn_variant(runner.model, prof), splits, prof)
-    else:  # pragma: no cover - the registry only holds the models above
-        raise ValueError(f"no parameter count for model {runner.model!r}")
-    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if runner.model == "ahm":
-        from ferlib.ahm.hierarchy import load_hierarchy, semantic_prototypes
-        P = semantic_prototypes(load_hierarchy(class_names=list(tr.class_names)), "path",
-                                "geometric")  # (K, N)
-        n += int(P.shape[1]) * int(model.feature_dim)
-    return int(n)
+    return count_trainable(_builder(_runner(method).model)(splits, get_profile(profile)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,17 +462,15 @@ def find_record(records_df: pd.DataFrame, method: str, dataset: str, seed: int, 
     return None if len(hit) == 0 else hit.iloc[-1]
 
 
-def _stamp(path: Path, ratio, rate, n_params: int | None) -> None:
-    """Add the cell (and the parameter count) to a record's params, in place and atomically;
-    everything else, provenance included, stays as written."""
+def _stamp(path: Path, ratio, rate) -> None:
+    """Add the cell to a record's params, in place and atomically; everything else, provenance
+    and the runner's ``n_params`` included, stays as written."""
     from ferlib.records import read_record, write_text_atomic
 
     rec = read_record(path)
     params = dict(rec.get("params") or {})
     params["imbalance_ratio"] = ratio
     params.setdefault("noise_rate", rate)
-    if n_params is not None and params.get("n_params") is None:
-        params["n_params"] = int(n_params)
     rec["params"] = params
     write_text_atomic(path, json.dumps(rec, indent=1) + "\n")
 
@@ -534,7 +530,6 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
                              "record": None if hit is None else str(Path(hit["folder"]) / hit["file"])})
     todo = [row for row in plan if row["status"] == "todo"]
     base_splits: dict[int, object] = {}
-    counts: dict[tuple, int] = {}
     bar = tqdm(todo, desc="comparison runs", disable=not progress or not todo)
     for row in bar:
         seed, cell = row["seed"], {k: row[k] for k in FACTORS}
@@ -558,11 +553,7 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
         paths = runner(s, prof, device, seed, folder, noise_rate=cell["noise_rate"],
                        progress=train_progress, source=source, **method_opts.get(row["method"], {}))
         for p in paths:
-            key = registry_name(json.loads(Path(p).read_text())["method"])
-            ckey = (key, cell["imbalance_ratio"], seed)
-            if key is not None and ckey not in counts:
-                counts[ckey] = count_parameters(key, s, prof)
-            _stamp(Path(p), cell["imbalance_ratio"], cell["noise_rate"], counts.get(ckey))
+            _stamp(Path(p), cell["imbalance_ratio"], cell["noise_rate"])
         own = [p for p in paths if registry_name(json.loads(Path(p).read_text())["method"])
                == registry_name(row["method"])]
         row.update(status="ran", record=str(own[-1]) if own else None)
@@ -613,7 +604,7 @@ def comparison_table(records_df: pd.DataFrame, dataset: str, split: str | None =
 
     Only records of ``dataset`` (``split``, ``profile``) at ``cell`` (default natural, noise 0),
     of ``methods`` (default: the registry's) and the newest record per seed. ``n_params`` comes
-    from the records' ``params.n_params`` (stamped by :func:`ensure_records`), else from the
+    from the records' ``params.n_params`` (written by the runner that made them), else from the
     ``n_params`` mapping (e.g. :func:`count_parameters` per method), else NaN: the table's
     ``attrs["note"]`` then says which methods lack it. Methods in registry order.
     """

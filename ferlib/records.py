@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_record", "read_record", "load_records", "scan_records", "provenance",
-           "to_jsonable", "RECORD_FORMAT", "normalize_method", "cell_of", "is_natural_clean",
-           "with_cells", "select", "encode_labels", "decode_labels", "predictions_of"]
+__all__ = ["write_record", "record_name", "UNNAMED_PARAMS", "read_record", "load_records",
+           "scan_records", "provenance", "to_jsonable", "RECORD_FORMAT", "normalize_method",
+           "cell_of", "is_natural_clean", "with_cells", "select", "encode_labels",
+           "decode_labels", "predictions_of"]
 
 RECORD_FORMAT = 1
 # arrays that ferlib.train.evaluate returns beside the metrics: not metrics; y_true / y_pred are
@@ -131,13 +132,33 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", str(text)).strip("_") or "x"
 
 
+#: params that describe a run's result, not its settings: left out of the name's hash, so a
+#: record keeps its file name when they are added (ferlib.train.recording writes n_params, the
+#: trainable parameters of the built model, into records named before it was recorded)
+UNNAMED_PARAMS = ("n_params",)
+
+
+def record_name(method: str, dataset: str, split: str, params: Mapping, seed) -> str:
+    """The file name :func:`write_record` gives a record without ``name``:
+    ``<method>_<dataset>_<split>_<hash>.json``, the hash of ``params`` (less
+    :data:`UNNAMED_PARAMS`) and ``seed``, so a rerun of the same experiment replaces its record."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"record_name: params must be a dict, got {type(params).__name__}")
+    named = to_jsonable({k: v for k, v in params.items() if k not in UNNAMED_PARAMS},
+                        where="params")
+    key = json.dumps({"params": named, "seed": to_jsonable(seed, where="seed")}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return f"{_slug(method)}_{_slug(dataset)}_{_slug(split)}_{digest}.json"
+
+
 def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapping,
                  params: Mapping, seed: int, device, wall_time: float, source: str | None = None,
                  extra: Mapping | None = None, name: str | None = None) -> Path:
     """Write one experiment's JSON record into ``folder`` and return its path.
 
-    The file name is ``<method>_<dataset>_<split>_<hash>.json`` with a hash of the params and
-    seed (a rerun of the same experiment replaces its record), or ``name`` (+ ``.json``).
+    The file name is :func:`record_name` (a hash of the params and seed: a rerun of the same
+    experiment replaces its record), or ``name`` (+ ``.json``). Training runs write through
+    :func:`ferlib.train.recording.write_run_record`, which adds the parameter count.
     Non-finite metrics are an error; non-finite values in params/extra become null. When
     ``metrics`` holds the ``y_true`` and ``y_pred`` arrays of ``ferlib.train.evaluate`` (or
     ``ferlib.metrics.classification_metrics``' inputs), they are kept as the record's
@@ -175,9 +196,7 @@ def write_record(folder, *, method: str, dataset: str, split: str, metrics: Mapp
     if predictions is not None:
         record["predictions"] = predictions
     if name is None:
-        key = json.dumps({"params": clean_params, "seed": record["seed"]}, sort_keys=True)
-        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-        name = f"{_slug(method)}_{_slug(dataset)}_{_slug(split)}_{digest}.json"
+        name = record_name(method, dataset, split, clean_params, record["seed"])
     elif not name.endswith(".json"):
         name = name + ".json"
     folder = Path(folder)

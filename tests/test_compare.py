@@ -136,6 +136,19 @@ def test_table_rows_are_runnable_but_not_in_the_comparison(records, tmp_path):
     assert list(t["method"]) == ["cucn:w"] and t["accuracy"].iloc[0] == pytest.approx(0.9)
 
 
+def test_parameter_counts_build_what_the_runners_train():
+    # count_parameters builds through the runners' own builders, options included
+    from ferlib.augment.experiment import build_dan_model
+    from ferlib.train.recording import count_trainable
+    s = _tiny_splits()
+    assert compare.count_parameters("dan", s) == count_trainable(build_dan_model(s))
+    assert count_trainable(build_dan_model(s, num_heads=2)) < compare.count_parameters("dan", s)
+    base = compare.count_parameters("baseline", s)
+    assert compare.count_parameters("latent_aug", s) == base   # the classifier, not the VAE-GAN
+    assert compare.count_parameters("ahm", s) > base           # + the projection W
+    assert base < compare.count_parameters("scn", s) and base < compare.count_parameters("ean", s)
+
+
 def test_cucn_ladder_parameter_counts():
     # weights add no parameters; CBAM adds its gates; the full CUCN adds the uncertainty heads
     s = _tiny_splits()
@@ -161,11 +174,15 @@ def test_ensure_records_runs_only_missing(tmp_path, monkeypatch):
 
     def fake(splits, profile, device, seed, results_path, *, noise_rate=0.0, **kw):
         calls.append((len(splits.train), noise_rate, seed))
-        return [_rec(results_path, "latent-aug", seed, 0.5 - noise_rate, profile=profile.name)]
+        return [_rec(results_path, "latent-aug", seed, 0.5 - noise_rate, profile=profile.name,
+                     n_params=42)]
+
+    def no_count(*a, **k):
+        raise AssertionError("the runner's record holds n_params; nothing is counted after it")
 
     monkeypatch.setitem(compare.METHODS, "latent_aug",
                         compare.Runner(fake, "latent-aug", "backbone", "test"))
-    monkeypatch.setattr(compare, "count_parameters", lambda m, s, p: 42)
+    monkeypatch.setattr(compare, "count_parameters", no_count)
     grid = compare.degradation_grid([1], [0.2])
     kw = dict(grid=grid, seeds=[0], results_path=tmp_path, splits=_tiny_splits(), progress=False)
     plan = compare.ensure_records(["latent_aug"], **kw)
@@ -173,7 +190,7 @@ def test_ensure_records_runs_only_missing(tmp_path, monkeypatch):
     # imbalance 1 keeps 5 per class (the smallest class); the others train on all 35
     assert sorted(calls) == [(15, 0.0, 0), (35, 0.0, 0), (35, 0.2, 0)]
     recs = load_records(tmp_path, "**/*.json")
-    assert len(recs) == 3 and (recs["param/n_params"] == 42).all()
+    assert len(recs) == 3 and (recs["param/n_params"] == 42).all()   # the runner's, kept
     assert sorted(recs["param/imbalance_ratio"].dropna()) == [1.0]
     assert (tmp_path / "cells" / "irnat_noise0.2").is_dir()
 

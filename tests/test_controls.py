@@ -135,8 +135,9 @@ def test_run_ahm_experiment_writes_a_record_per_control(tmp_path, monkeypatch):
     monkeypatch.setattr(ferlib.train, "extract_features", extract)
     base_m = classification_metrics(feats["test"][1], np.zeros(70, int), class_names=names)
     monkeypatch.setattr(ferlib.train, "evaluate", lambda *a, **k: base_m)
+    backbone = torch.nn.Linear(10, len(names))   # features 10 -> scores: 10 K + K parameters
     monkeypatch.setattr(ferlib.train.baseline, "load_or_train_baseline",
-                        lambda *a, **k: SimpleNamespace(model=None, record_path=None))
+                        lambda *a, **k: SimpleNamespace(model=backbone, record_path=None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = run_ahm_experiment(splits, device="cpu", lams=(1.0, 1e3), results_path=tmp_path)
@@ -146,6 +147,11 @@ def test_run_ahm_experiment_writes_a_record_per_control(tmp_path, monkeypatch):
     table = load_ahm_records(tmp_path, methods=AHM_METHODS)
     assert sorted(table["method"]) == sorted(AHM_METHODS)
     assert np.allclose(table["gain_points"], 100 * (table["accuracy"] - base_m["accuracy"]))
+    # each record counts the backbone plus its own head on the 10 features
+    k, n_base = len(names), 11 * len(names)
+    n = dict(zip(table["method"], table["param/n_params"]))
+    assert n == {"ahm": n_base + run.params["semantic_dim"] * 10, "ahm:onehot": n_base + k * 10,
+                 "ahm:logreg": n_base + k * 10 + k}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -245,3 +245,57 @@ def test_checker_finds_the_core_reaching_a_method(tmp_path):
     })
     bad = core_violations(found, modules)
     assert [(u.source, u.target, u.line) for u in bad] == [("ferlib.records", "ferlib.compare", 2)]
+
+
+# ----------------------------------------------------------------------------------------------
+# one writer of training records (issue 13): write_record is called only by write_run_record
+# ----------------------------------------------------------------------------------------------
+#: the one function allowed to call ferlib.records.write_record
+RECORD_WRITER = ("ferlib.train.recording", "write_run_record")
+
+
+def record_writes(modules: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """``(module, enclosing function or "<module>", line)`` of every call of ``write_record``
+    (by name or as an attribute, ``records.write_record(...)``) in the modules."""
+    found = []
+    for mod, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+
+        def visit(node, where):
+            for child in ast.iter_child_nodes(node):
+                inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                    and where == "<module>" else where
+                if isinstance(child, ast.Call):
+                    f = child.func
+                    name = f.id if isinstance(f, ast.Name) else \
+                        f.attr if isinstance(f, ast.Attribute) else None
+                    if name == "write_record":
+                        found.append((mod, where, child.lineno))
+                visit(child, inner)
+
+        visit(tree, "<module>")
+    return found
+
+
+def test_one_function_writes_every_training_record():
+    calls = record_writes(MODULES)
+    assert any((m, f) == RECORD_WRITER for m, f, _ in calls), \
+        f"{RECORD_WRITER[0]}.{RECORD_WRITER[1]} no longer calls write_record: update {__file__}"
+    bad = [c for c in calls if c[:2] != RECORD_WRITER]
+    assert not bad, "write_record called outside the one record writer " \
+        f"({'.'.join(RECORD_WRITER)}; call it instead):\n" + \
+        "\n".join(f"{m}:{line} in {f}" for m, f, line in bad)
+
+
+def test_checker_finds_a_record_written_around_the_writer(tmp_path):
+    modules, _ = _fake(tmp_path, {
+        "__init__.py": "",
+        "records.py": "def write_record(**kw):\n    pass\n",
+        "train/recording.py": "from ferlib.records import write_record\n\n"
+                              "def write_run_record(**kw):\n    return write_record(**kw)\n",
+        "a.py": "from ferlib import records\n\nclass R:\n    def go(self):\n"
+                "        return records.write_record(method='x')\n",
+    })
+    calls = record_writes(modules)
+    assert sorted(calls) == [("ferlib.a", "go", 5),
+                             ("ferlib.train.recording", "write_run_record", 4)]

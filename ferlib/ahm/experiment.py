@@ -31,7 +31,7 @@ from ferlib.scoreboard import claimed
 __all__ = ["LAM_GRID", "C_GRID", "GridEdgeWarning", "LambdaOnGridEdgeWarning", "select_on_val",
            "select_lam", "AHMRun", "run_ahm_experiment", "fit_sweep", "PAPER_CLAIMS",
            "compare_with_paper", "load_ahm_records", "AHM_METHODS", "one_hot_prototypes",
-           "logreg_sweep", "AHMControl", "ahm_controls"]
+           "logreg_sweep", "AHMControl", "ahm_controls", "build_ahm_parts"]
 
 #: lam grid; features are scaled to unit column norm, so A = S^T S grows with n and lam must
 #: grow with it for the encoder term to matter (the SAE reference uses lam up to 5e5).
@@ -275,6 +275,22 @@ def ahm_controls(feats: dict, class_names, lams=LAM_GRID, lam=None, Cs=C_GRID, s
     return {c.method: c for c in (logreg, onehot)}
 
 
+def build_ahm_parts(splits, profile="smoke", mode: str = "path", method: str = "geometric",
+                    hierarchy=None) -> tuple:
+    """What the AHM classifier of :func:`run_ahm_experiment` is made of, untrained: the
+    baseline backbone (:func:`ferlib.train.baseline.build_baseline_model`) and a zero SAE
+    projection W of the shape it fits (semantic dim x feature dim). Its record counts the
+    same parts (:func:`ferlib.train.recording.count_trainable`)."""
+    from ferlib.ahm.hierarchy import load_hierarchy, semantic_prototypes
+    from ferlib.train.baseline import build_baseline_model
+
+    names = list(splits.train.class_names)
+    h = hierarchy.select(names) if hierarchy is not None else load_hierarchy(class_names=names)
+    P = semantic_prototypes(h, mode, method)  # (n_classes, N)
+    model = build_baseline_model(splits, profile)
+    return model, np.zeros((int(P.shape[1]), int(model.feature_dim)))
+
+
 def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, lam=None,
                        lams=LAM_GRID, mode: str = "path", method: str = "geometric",
                        results_path="../_build/records", solver: str = "eig", ridge: float = 0.0,
@@ -337,26 +353,30 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
               "semantic_dim": int(P.shape[1])}
     record_path, control_records = None, {}
     if write:
-        from ferlib.records import write_record
+        from ferlib.train.recording import write_run_record
 
-        def record(method_name, metrics, run_params, wall_time, extra):
-            return Path(write_record(
-                results_path, method=method_name, dataset=splits.train.name,
-                split=splits.test.split, metrics=metrics, params=run_params, seed=seed,
-                device=str(dev), wall_time=wall_time, source=source,
+        def record(method_name, metrics, run_params, wall_time, head, extra):
+            # not trained by fit: the heads on the frozen features are counted with the
+            # backbone that makes them (AHM and onehot: + W; logreg: + its weights and biases)
+            return write_run_record(
+                results_path, method=method_name, splits=splits, metrics=metrics,
+                params=run_params, seed=seed, device=str(dev), wall_time=wall_time,
+                model=(base.model, *head), fit_fields=(), source=source,
                 extra={"baseline_metrics": base_m, "baseline_record": (
                     Path(base.record_path).name if base.record_path else None),
-                    "gain_accuracy": metrics["accuracy"] - base_m["accuracy"], **extra}))
+                    "gain_accuracy": metrics["accuracy"] - base_m["accuracy"], **extra})
 
-        record_path = record("ahm", ahm, params, t_ahm,
+        record_path = record("ahm", ahm, params, t_ahm, (clf.W_,),
                              {"val_metrics": ahm_val, "sweep": sweep.to_dict(orient="list")})
         for name, c in ctrl.items():
             # logreg: no SAE settings; onehot: AHM's SAE settings, no hierarchy, K dimensions
             run_params = {**common, **c.params} if name == "ahm:logreg" else {
                 **{k: v for k, v in params.items() if k not in ("mode", "weights")},
                 **c.params, "semantic_dim": len(names)}
+            head = ((c.model[-1].coef_, c.model[-1].intercept_) if name == "ahm:logreg"
+                    else (c.model.W_,))
             control_records[name] = record(
-                name, c.metrics, run_params, time.perf_counter() - t0,
+                name, c.metrics, run_params, time.perf_counter() - t0, head,
                 {"val_metrics": c.val_metrics, "sweep": c.sweep.to_dict(orient="list"),
                  "control_of": "ahm", "ahm_record": record_path.name})
     return AHMRun(sweep, lam_used, base_m, ahm, P, cols, record_path, clf, params, ctrl,

@@ -31,6 +31,7 @@ __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", 
            "plot_latent_projection", "covariance_spectrum", "plot_covariance_spectrum",
            "augmentation_views", "plot_augmentation_views", "augmentation_explorer", "sampler_check",
            "sampler_comparison", "run_latent_augmentation", "run_matched_resampling", "run_dan",
+           "build_dan_model",
            "run_table1", "Table1Result",
            "compare_with_paper", "committed_table1", "default_clean_last", "plot_vaegan_grid",
            "MATCHED_ROW"]
@@ -313,14 +314,14 @@ def _params(prof, backbone, epochs, extra=None):
 
 
 def _write(results_path, method, splits, result, params, seed, source, extra=None):
-    from ferlib.records import write_record
+    """The run's record (:func:`ferlib.train.recording.write_run_record`): ``n_params`` counts
+    the classifier that ``fit`` trained, not the VAE-GAN (used in training only)."""
+    from ferlib.train.recording import write_run_record
 
-    return write_record(Path(results_path), method=method, dataset=splits.train.name,
-                        split=splits.test.split, metrics=result.test_metrics, params=params, seed=seed,
-                        device=result.device, wall_time=result.wall_time, source=source,
-                        extra={"best_epoch": result.best_epoch, "val_metrics": result.val_metrics,
-                               "test_last5": result.test_last5, "n_train": len(splits.train),
-                               "n_val": len(splits.val), "n_test": len(splits.test), **(extra or {})})
+    return write_run_record(Path(results_path), method=method, splits=splits, result=result,
+                            params=params, seed=seed, source=source,
+                            extra={"n_train": len(splits.train), "n_val": len(splits.val),
+                                   "n_test": len(splits.test), **(extra or {})})
 
 
 def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool):
@@ -401,6 +402,19 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
     return res, path
 
 
+def build_dan_model(splits, profile="smoke", backbone: str | None = None, num_heads: int = 4):
+    """The DAN that :func:`run_dan` trains (:func:`ferlib.models.dan.build_dan` on the
+    profile's backbone, or ``backbone``), untrained, sized for the splits' classes, channels
+    and images."""
+    from ferlib.config import get_profile
+    from ferlib.models.dan import build_dan
+
+    prof = get_profile(profile)
+    tr = splits.train
+    return build_dan(tr.num_classes, backbone or prof.backbone, in_channels=tr.in_channels,
+                     width=prof.width, image_size=int(tr.image_size[0]), num_heads=num_heads)
+
+
 def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: ClassLatentStats | None = None,
             profile="smoke", device="auto", seed: int = 0, strength: float = 1.0, aug_ratio: float = 0.5,
             clean_last: int | None = None, results_path="../_build/records", backbone: str | None = None,
@@ -410,7 +424,7 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
     SGD 0.1 assumes a pretrained ResNet-18). Writes one record (method "dan", "dan+balanced" or
     "dan+latent-aug"); returns ``(FitResult, record_path)``."""
     from ferlib.config import get_profile
-    from ferlib.models.dan import DANLoss, build_dan
+    from ferlib.models.dan import DANLoss
     from ferlib.train import fit, set_seed
 
     if mode not in METHODS:
@@ -422,8 +436,7 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
     clean_last = default_clean_last(prof.epochs) if clean_last is None else int(clean_last)
     set_seed(seed)
     tr = splits.train
-    model = build_dan(tr.num_classes, bb, in_channels=tr.in_channels, width=prof.width,
-                      image_size=int(tr.image_size[0]), num_heads=num_heads)
+    model = build_dan_model(splits, prof, bb, num_heads)
     loss = DANLoss()
     if mode == "latent-aug":
         loss = LatentAugmentation(vaegan, stats, s=strength, aug_ratio=aug_ratio, base_loss=loss, seed=seed,

@@ -35,7 +35,7 @@ def calibrate_synthfacs(profile="cpu", seed: int = 0, device="auto", config: Syn
 
     Returns a dict with ``metrics`` (ferlib.metrics on the test split at the epoch selected on
     val), ``recall_spread`` (max - min class recall), ``within_target``, ``params``,
-    ``wall_time``, ``device`` and ``history``.
+    ``wall_time``, ``device``, ``history`` and ``model`` (the trained CNN).
     """
     from ..models import build_backbone
     from ..train import fit, set_seed
@@ -65,20 +65,25 @@ def calibrate_synthfacs(profile="cpu", seed: int = 0, device="auto", config: Syn
     return {"metrics": m, "recall_spread": spread, "within_target": ok, "params": params,
             "wall_time": float(res.wall_time), "generation_time": gen_time, "device": str(res.device),
             "best_epoch": res.best_epoch, "history": res.history[hist_cols].to_dict(orient="list"),
-            "seed": seed}
+            "seed": seed, "model": res.model}
 
 
 def write_calibration_record(result: dict, folder, source: str | None = None):
-    """Write :func:`calibrate_synthfacs`'s result with :func:`ferlib.records.write_record`."""
-    from ..records import write_record
-    return write_record(folder, method=METHOD, dataset="synthfacs", split="test", metrics=result["metrics"],
-                        params=result["params"], seed=result["seed"], device=result["device"],
-                        wall_time=result["wall_time"], source=source,
-                        extra={"recall_spread": result["recall_spread"], "within_target": result["within_target"],
-                               "target_accuracy": list(TARGET_ACCURACY),
-                               "target_recall_spread": TARGET_RECALL_SPREAD,
-                               "generation_time_s": result["generation_time"],
-                               "best_epoch": result["best_epoch"], "history": result["history"]})
+    """Write :func:`calibrate_synthfacs`'s result with
+    :func:`ferlib.train.recording.write_run_record` (``n_params``: the trained CNN's)."""
+    from ..train.recording import write_run_record
+    return write_run_record(folder, method=METHOD, splits=None, dataset="synthfacs", split="test",
+                            metrics=result["metrics"], params=result["params"],
+                            seed=result["seed"], device=result["device"],
+                            wall_time=result["wall_time"], model=result["model"], fit_fields=(),
+                            source=source,
+                            extra={"recall_spread": result["recall_spread"],
+                                   "within_target": result["within_target"],
+                                   "target_accuracy": list(TARGET_ACCURACY),
+                                   "target_recall_spread": TARGET_RECALL_SPREAD,
+                                   "generation_time_s": result["generation_time"],
+                                   "best_epoch": result["best_epoch"],
+                                   "history": result["history"]})
 
 
 def main(argv=None) -> int:

@@ -228,8 +228,8 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     backbone's learning rate (:data:`HEAD_LR_FACTOR`) and ExponentialLR(:data:`LR_DECAY`). The
     record's ``variant`` label names the backbone that actually ran.
     """
-    from ferlib.records import write_record
     from ferlib.train import fit, set_seed
+    from ferlib.train.recording import FIT_FIELDS, write_run_record
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
@@ -271,14 +271,9 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     if results_path is not None:
         folder = Path(results_path)
         folder.mkdir(parents=True, exist_ok=True)
-        hist_cols = [c for c in result.history.columns if "_recall_" not in c]
-        record_path = Path(write_record(
-            folder, method=variant.method + method_suffix, dataset=splits.train.name,
-            split=splits.test.split, metrics=result.test_metrics, params=params, seed=seed,
-            device=result.device, wall_time=result.wall_time, source=source,
-            extra={"best_epoch": result.best_epoch, "val_metrics": result.val_metrics,
-                   "test_last5": result.test_last5,
-                   "history": result.history[hist_cols].to_dict(orient="list")}))
+        record_path = write_run_record(
+            folder, method=variant.method + method_suffix, splits=splits, result=result,
+            params=params, seed=seed, source=source, fit_fields=(*FIT_FIELDS, "history"))
     return VariantRun(variant, result, record_path, cw)
 
 

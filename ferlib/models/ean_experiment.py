@@ -46,7 +46,8 @@ __all__ = ["HAND_FEATURES", "HAND_LABELS", "hand_example", "edge_stats", "thresh
            "adjacency_explorer", "stratified_batch", "baseline_feature_batch", "PAPER_NOISY",
            "FROM_SCRATCH_CAVEAT", "noisy_label_experiment", "live_sizes", "noisy_table", "invariant_ablation",
            "scn_relabel_epoch", "load_noisy_records", "METHODS", "single_image_metrics",
-           "TAU1_GRID", "TAU2_GRID", "ThresholdTuning", "tune_thresholds", "plot_tuning"]
+           "TAU1_GRID", "TAU2_GRID", "ThresholdTuning", "tune_thresholds", "plot_tuning",
+           "build_noisy_model"]
 
 METHODS = ("baseline", "scn", "ean")
 _METHOD_RECORD = {"baseline": "ean:baseline", "scn": "scn", "ean": "ean"}
@@ -331,18 +332,37 @@ def single_image_metrics(model, test_set, device="auto") -> dict:
     return evaluate(model, test_set, device=device, predict_fn=ean_predict_single)
 
 
+def build_noisy_model(method: str, train, profile="smoke", config=None, backbone=None):
+    """The network :func:`noisy_label_experiment` trains for ``method`` on the training split
+    ``train``: the profile's backbone (``"baseline"``), or SCN / EAN on it
+    (:func:`ferlib.models.scn.build_scn`, :func:`ferlib.models.ean.build_ean`) with ``config``
+    (default: the library's). ``backbone``: an already built backbone to wrap."""
+    from ferlib.models import build_backbone
+    from ferlib.models.scn import SCNConfig, build_scn
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {METHODS}")
+    prof = get_profile(profile)
+    k = train.num_classes
+    if backbone is None:
+        backbone = build_backbone(prof.backbone, k, in_channels=train.in_channels,
+                                  width=prof.width, image_size=train.image_size[0],
+                                  dropout=prof.dropout)
+    if method == "scn":
+        return build_scn(backbone, k, config=config or SCNConfig())
+    if method == "ean":
+        return build_ean(backbone, k, config=config or EANConfig())
+    return backbone
+
+
 def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau2, alpha, progress):
     """Train one method on (train, val). ``test_set`` None: nothing is tested (threshold tuning).
     Returns (FitResult, params, extra, single-image metrics of EAN or None)."""
-    from ferlib.models import build_backbone
-    from ferlib.models.scn import SCNConfig, SCNLoss, build_scn, rank_margin_for
+    from ferlib.models.scn import SCNConfig, SCNLoss, rank_margin_for
     from ferlib.train import IndexedDataset, fit, set_seed
 
-    k = train.num_classes
-    bb_kw = dict(in_channels=train.in_channels, width=prof.width, image_size=train.image_size[0],
-                 dropout=prof.dropout)
     set_seed(seed)
-    backbone = build_backbone(prof.backbone, k, **bb_kw)
+    backbone = build_noisy_model("baseline", train, prof)
     common = dict(**prof.fit_options(epochs), device=device, seed=seed, test_set=test_set,
                   progress=progress)
     extra, params, single = {}, {}, None
@@ -352,7 +372,7 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
         cfg = SCNConfig(rank_margin=rank_margin_for(prof.batch_size),
                         relabel_epoch=scn_relabel_epoch(epochs))
         loss_fn = SCNLoss(cfg, num_samples=len(train))
-        res = fit(build_scn(backbone, k, config=cfg), IndexedDataset(train), val,
+        res = fit(build_noisy_model("scn", train, prof, cfg, backbone), IndexedDataset(train), val,
                   loss_fn=loss_fn, **common)
         params.update({"rank_margin": cfg.rank_margin, "relabel_epoch": cfg.relabel_epoch,
                        "beta": cfg.beta, "relabel_margin": cfg.relabel_margin})
@@ -363,7 +383,8 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
             extra["relabel_correct_share"] = float((now[changed] == train.clean_labels[changed]).mean())
     elif method == "ean":
         cfg = EANConfig(tau1=tau1, tau2=tau2, alpha=alpha, warmup_epochs=min(prof.warmup_epochs, epochs - 1))
-        res = fit(build_ean(backbone, k, config=cfg), train, val, loss_fn=EANLoss(),
+        res = fit(build_noisy_model("ean", train, prof, cfg, backbone), train, val,
+                  loss_fn=EANLoss(),
                   predict_fn=ean_predict_batch, **common)
         if test_set is not None:   # res.model holds the epoch selected on validation
             single = single_image_metrics(res.model, test_set, device)
@@ -500,7 +521,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     :func:`tune_thresholds` picked on the validation split.
     """
     from ferlib.config import resolve_device
-    from ferlib.records import write_record
+    from ferlib.train.recording import FIT_FIELDS, write_run_record
 
     prof = get_profile(profile)
     n_epochs = given_or(epochs, prof.epochs, "epochs")
@@ -530,20 +551,16 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
             last5 = (res.test_last5 or {}).get("accuracy")
             record = None
             if results_path is not None:
-                hist_cols = [c for c in res.history.columns if "_recall_" not in c]
-                record = write_record(
-                    Path(results_path), method=_METHOD_RECORD[method], dataset=splits.train.name,
-                    split=splits.test.split, metrics=res.test_metrics, params=params, seed=seed,
-                    device=res.device, wall_time=res.wall_time, source=source,
-                    extra={"best_epoch": res.best_epoch, "val_metrics": res.val_metrics,
-                           "test_last5": res.test_last5, **extra,
-                           "history": res.history[hist_cols].to_dict(orient="list")})
+                record = write_run_record(
+                    Path(results_path), method=_METHOD_RECORD[method], splits=splits,
+                    result=res, params=params, seed=seed, source=source,
+                    fit_fields=(*FIT_FIELDS, "history"), extra=extra)
                 if single is not None:   # the same params: select(method="ean:single") pairs it
-                    write_record(
-                        Path(results_path), method="ean:single", dataset=splits.train.name,
-                        split=splits.test.split, metrics=single, params=params, seed=seed,
-                        device=res.device, wall_time=res.wall_time, source=source,
-                        extra={"best_epoch": res.best_epoch, "batch_record": Path(record).name,
+                    write_run_record(
+                        Path(results_path), method="ean:single", splits=splits, result=res,
+                        metrics=single, params=params, seed=seed, source=source,
+                        fit_fields=("best_epoch",),
+                        extra={"batch_record": Path(record).name,
                                "batch_graph_accuracy": res.test_metrics["accuracy"],
                                "inference": "single image (A = I), the weights of the ean record"})
             rows.append({"dataset": splits.train.name, "method": method, "noise_rate": float(rate),
@@ -636,8 +653,8 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
     from ferlib.data import load_splits, make_identity_pairs, make_synthfacs_split
     from ferlib.models import build_backbone
     from ferlib.models.invariant import InvariantBackbone, InvariantConfig, InvariantLoss, nuisance_targets
-    from ferlib.records import write_record
     from ferlib.train import IndexedDataset, evaluate, fit, set_seed
+    from ferlib.train.recording import write_run_record
 
     prof = get_profile(profile)
     dev = resolve_device(device)
@@ -673,10 +690,10 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
         record = None
         if results_path is not None:
             metrics = evaluate(res.model, tests["default"], device=dev)   # with y_true / y_pred
-            record = write_record(Path(results_path), method="ean:invariant", dataset="synthfacs",
-                                  split=splits.test.split, metrics=metrics, params=params, seed=seed,
-                                  device=res.device, wall_time=res.wall_time, source=source,
-                                  extra={"condition_accuracy": accs, "best_epoch": res.best_epoch})
+            record = write_run_record(Path(results_path), method="ean:invariant", splits=splits,
+                                      result=res, metrics=metrics, params=params, seed=seed,
+                                      source=source, fit_fields=("best_epoch",),
+                                      extra={"condition_accuracy": accs})
         for c, acc in accs.items():
             rows.append({"generator": "on" if on else "off", "condition": c, "accuracy": acc,
                          "record": None if record is None else str(record)})

@@ -82,16 +82,17 @@ def train_baseline(splits: Splits, profile: str | Profile = "smoke",
                    source: str | None = None) -> tuple[FitResult, Path | None, Path | None]:
     """Train the baseline on ``splits`` (train / val / test FaceDatasets, ferlib.data.load_splits).
 
-    Returns ``(FitResult, record_path, checkpoint_path)``. The record (ferlib.records.write_record)
-    holds the test metrics of the epoch selected on validation, plus in ``extra`` the validation
-    metrics, the last-5-epoch test mean, the best epoch, the history and the backbone file name;
-    the backbone is saved with ferlib.models.save_backbone in ``results_path``. Under torchrun
-    only rank 0 writes (the other ranks get ``None`` paths). ``checkpoint_dir`` makes the run
-    resumable.
+    Returns ``(FitResult, record_path, checkpoint_path)``. The record
+    (:func:`ferlib.train.recording.write_run_record`) holds the test metrics of the epoch
+    selected on validation, the backbone's trainable parameters (params ``n_params``), and in
+    ``extra`` the validation metrics, the last-5-epoch test mean, the best epoch, the history
+    and the backbone file name; the backbone is saved with ferlib.models.save_backbone in
+    ``results_path``. Under torchrun only rank 0 writes (the other ranks get ``None`` paths).
+    ``checkpoint_dir`` makes the run resumable.
     """
     from ferlib.models import save_backbone
-    from ferlib.records import write_record
     from ferlib.train.ddp import is_main_process
+    from ferlib.train.recording import FIT_FIELDS, write_run_record
 
     prof = get_profile(profile)
     bb = backbone or prof.backbone
@@ -112,15 +113,11 @@ def train_baseline(splits: Splits, profile: str | Profile = "smoke",
     ckpt_path = folder / f"{name}.pt"
     save_backbone(result.model, ckpt_path, meta={"method": method, "dataset": dataset, "split": split,
                                                  "seed": seed, **params})
-    hist_cols = [c for c in result.history.columns if "_recall_" not in c]
-    record_path = write_record(
-        folder, name=name, method=method, dataset=dataset, split=split, metrics=result.test_metrics,
-        params=params, seed=seed, device=result.device, wall_time=result.wall_time, source=source,
-        extra={"checkpoint": ckpt_path.name, "best_epoch": result.best_epoch,
-               "val_metrics": result.val_metrics, "test_last5": result.test_last5,
-               "world_size": result.params.get("world_size", 1),
-               "history": result.history[hist_cols].to_dict(orient="list")})
-    return result, Path(record_path), ckpt_path
+    record_path = write_run_record(
+        folder, name=name, method=method, splits=splits, result=result, params=params,
+        seed=seed, source=source, fit_fields=(*FIT_FIELDS, "history"),
+        extra={"checkpoint": ckpt_path.name, "world_size": result.params.get("world_size", 1)})
+    return result, record_path, ckpt_path
 
 
 def _find_record(folder: Path, method: str, dataset: str, split: str, seed: int, params: dict):
