@@ -128,7 +128,7 @@ table
 # The runner's full documentation is `python -m ferlib.book --help` and the README.
 
 # %% [markdown]
-# ## The numbers this notebook pins
+# ## Key numbers
 #
 # The last cell of every chapter prints its key numbers, rounded. `make test` re-executes the
 # notebooks with nbval and compares exactly those cells (marked `NBVAL_CHECK_OUTPUT`) with the

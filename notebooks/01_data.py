@@ -300,7 +300,7 @@ print(f"live ({prof.name}): accuracy {m['accuracy']:.3f}, mean class accuracy {m
 pd.Series(m["per_class_recall"]).round(3).to_frame("recall").T
 
 # %% [markdown]
-# ## The numbers this notebook pins
+# ## Key numbers
 #
 # Class counts of the profile's SynthFACS splits, the long-tail and label-noise counts, and the
 # mean grey level of one seeded face (the generator's bytes are the same on every machine).

@@ -360,7 +360,7 @@ for method, r in runs.items():
     plt.show()
 
 # %% [markdown]
-# ## Full results (`cpu` profile, committed records)
+# ## Full results from the committed records
 #
 # Two protocols sit side by side here and must not be mixed:
 #
@@ -432,7 +432,7 @@ if not len(v2):
     print("no record of the cpu recipe in book/records/cpu_v2 yet")
 
 # %% [markdown]
-# ## The numbers this notebook pins
+# ## Key numbers
 #
 # Only what is the same on every processor: split sizes, the sampler's closed forms, the crop
 # offsets drawn from the seeded generator and the recipe. Trained weights differ in their last

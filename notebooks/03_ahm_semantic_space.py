@@ -40,6 +40,7 @@ eval_split = None
 val_split = "holdout"
 seed = 0
 results_path = "../_build/records"
+records_path = "../book/records/cpu"   # committed records (cpu profile)
 lam = None            # None: pick lam from the grid on the validation split; a number fixes it
 mode = "path"         # semantic space: "path" (the paper's Eq. 4-5) or "composite" (AHP synthesis)
 weights = "geometric"  # priority vector: "geometric", "paper" (Eq. 2 as printed) or "eigen"
@@ -386,7 +387,7 @@ display(run.summary().round(3))
 from ferlib import compare
 from ferlib.records import read_record
 
-records_dir = Path("../book/records/cpu")
+records_dir = Path(records_path)
 recs = exp.load_ahm_records(records_dir, methods=exp.AHM_METHODS)
 all_recs = compare.load_all_records(records_dir)
 table_methods = ["baseline", *exp.AHM_METHODS]
@@ -424,7 +425,7 @@ for ds in sorted(set(recs["dataset"])) if not recs.empty else []:
                  "; made before the prototypes were scaled to unit length"))
 
 # %% [markdown]
-# ## Key numbers (checked on every build)
+# ## Key numbers
 
 # %%
 # NBVAL_CHECK_OUTPUT

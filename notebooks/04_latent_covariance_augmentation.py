@@ -328,7 +328,7 @@ plot_per_class_recall(recall, ax=ax, title=f"per-class recall (test split), {pro
 plt.show()
 
 # %% [markdown]
-# ## Full results (`cpu` profile, committed records)
+# ## Full results from the committed records
 #
 # The committed records in `book/records/cpu/` are the same runs at a larger scale: the cpu
 # profile on FER2013 (Training -> PublicTest; a 6,000-image training subset) comes from

@@ -39,6 +39,7 @@ eval_split = None
 val_split = "holdout"
 seed = 0
 results_path = "../_build/records"
+records_path = "../book/records/cpu"   # committed records (cpu profile)
 tune = True           # pick tau1 and tau2 on the validation split (below); False: use tau1, tau2
 tau1 = None           # Eq. 4 upper threshold when tune is False (None: the library's default)
 tau2 = None           # Eq. 4 lower threshold when tune is False (None: the single-threshold form)
@@ -384,7 +385,7 @@ ablation = exp.invariant_ablation(prof, seed=seed, device=dev, results_path=resu
 ablation.pivot(index="condition", columns="generator", values="accuracy").round(3)
 
 # %% [markdown]
-# ## Full results from committed records
+# ## Full results from the committed records
 #
 # The committed cpu-profile FER2013 records are in `../book/records/cpu` (a 6,000-image
 # training subset; `bash scripts/cpu_records.sh`). They predate the validation tuning: EAN ran
@@ -398,7 +399,7 @@ from pathlib import Path
 
 from ferlib import compare
 
-records_dir = Path("../book/records/cpu")
+records_dir = Path(records_path)
 committed = exp.load_noisy_records(records_dir)
 if committed.empty:
     print(f"no committed noisy-label records in {records_dir} yet")
@@ -459,7 +460,11 @@ for ds in sorted(set(committed["dataset"])) if all_recs is not None else []:
 #   noise, both readings of Eq. 4 measured; the noisy-label runs use the chosen pair.
 # * At test time the batch graph and the single-image path ($A = I$) are both reported; the
 #   committed records hold one seed each, so the section above reads no direction from them.
-# * The key numbers of the worked example (deterministic):
+
+# %% [markdown]
+# ## Key numbers
+#
+# The key numbers of the worked example (deterministic):
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -37,6 +37,7 @@ eval_split = None
 val_split = "holdout"
 seed = 0
 results_path = "../_build/records"
+records_path = "../book/records/cpu"   # committed records (cpu profile)
 class_weights = "effective"   # "effective", "inverse", None, or a list of per-class weights
 use_cbam = True               # include the CBAM rung(s) of the ladder
 mix = True                    # include the mixing rungs (False: only the rungs without mixing)
@@ -307,7 +308,7 @@ else:
     print("mix=False: no uncertainty branch to study")
 
 # %% [markdown]
-# ## Full results from committed records
+# ## Full results from the committed records
 #
 # Longer runs are committed as records in `../book/records/cpu/`: the cpu profile on FER2013
 # (Training -> PublicTest, a 6,000-image training subset) comes from
@@ -321,7 +322,7 @@ from pathlib import Path
 
 from ferlib import compare
 
-records_dir = Path("../book/records/cpu")
+records_dir = Path(records_path)
 committed = exp.load_table2_records(records_dir)
 if committed is None:
     print(f"no committed CUCN records in {records_dir} yet")
@@ -390,6 +391,11 @@ for ds in sorted(set(committed["dataset"])) if committed is not None else []:
 #   data, so only the direction of each rung is comparable.
 # * The mixing weight gives the *more uncertain* sample the larger share; read as RUL intends, $u$
 #   is a learnt difficulty score, and the noise study tests whether it finds flipped labels.
+
+# %% [markdown]
+# ## Key numbers
+#
+# The hand case of the chapter's equations (deterministic): class weights, mixing weights and the mixing loss.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -150,7 +150,8 @@ print(f"{dataset} train at ratio 10, largest to smallest class:", counts.tolist(
 #
 # `ensure_records` looks for a record of every (method, condition, seed) in `results_path` and in
 # the committed records of this profile; it trains only the missing ones and stamps each new
-# record with its condition and the parameter count of its network. Run it again after a crash
+# record with its condition (the runner has written the parameter count of the network it
+# trained). Run it again after a crash
 # and it carries on where it stopped. At the `smoke` profile the grid is cut down so the
 # notebook stays quick; the numbers only show that the pipeline runs.
 
@@ -372,7 +373,7 @@ for ds_name in sorted(set(committed["dataset"].dropna())) if len(committed) else
 # protocol and a verdict, is on the {doc}`../book/scoreboard` page, generated from these
 # records by `python -m ferlib.scoreboard`.
 #
-# ## The numbers this notebook pins
+# ## Key numbers
 #
 # A trained network's last bits differ between processors (their convolution kernels differ),
 # so the live accuracies are *checked* here, with a margin, rather than pinned: every live run

@@ -7,6 +7,7 @@ is pure Python.
 from __future__ import annotations
 
 import ast
+import re
 import json
 import os
 import shutil
@@ -75,6 +76,39 @@ def test_notebook_contract(py):
         f"{py.name}: the first cell must be the markdown title '# ...'"
     formats = nb.metadata.get("jupytext", {}).get("formats", "")
     assert set(formats.split(",")) == {"ipynb", "py:percent"}, f"{py.name}: formats {formats!r}"
+
+
+#: the closing heading of every chapter, and the heading of the committed results in every
+#: chapter that shows committed records
+KEY_NUMBERS = "Key numbers"
+COMMITTED = "Full results from the committed records"
+
+
+def _h2(nb) -> list[str]:
+    return [line[3:].strip() for c in nb.cells if c.cell_type == "markdown"
+            for line in c.source.splitlines() if line.startswith("## ")]
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_share_their_shape(py):
+    """Every chapter ends with the same section, "Key numbers", holding the nbval cell; a
+    chapter that reads committed records takes their folder as the ``records_path``
+    parameter, and the method chapters (02-07) show them under "Full results from the
+    committed records", the last section but a closing summary before the key numbers."""
+    nb = jupytext.read(py)
+    heads = _h2(nb)
+    assert heads and heads[-1] == KEY_NUMBERS, f"{py.name}: last section {heads[-1:]!r}"
+    body = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    if "book/records" in body or "records_path" in body:
+        params = _parameters_cells(nb)[0].source
+        assert re.search(r"^records_path = ", params, re.M), \
+            f"{py.name}: the committed-records folder must be the parameter records_path"
+        assert not re.search(r"""Path\(["']\.\./book/records""", body), \
+            f"{py.name}: a hard-coded records folder instead of records_path"
+    if py.stem[:2] >= "02":   # the method chapters: their long runs come from the records
+        # a closing summary may stand between the committed results and the key numbers
+        assert COMMITTED in heads and heads.index(COMMITTED) >= len(heads) - 3, \
+            f"{py.name}: the committed results belong under {COMMITTED!r}, near the end"
 
 
 def test_committed_notebooks_have_no_papermill_leftovers():
