@@ -771,14 +771,21 @@ def _seeds_phrase(n: int) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
 
+def _interval_phrase(n: int) -> str:
+    """What an interval over ``n`` seeds counts: one seed's interval sees the test images only,
+    not the spread between trainings (ferlib.stats)."""
+    return _seeds_phrase(n) + (", test images only" if n == 1 else "")
+
+
 def gain_sentence(row, metric: str = "accuracy") -> str:
     """A sentence for one row of :func:`gains_table` built from its ``reading``: a direction
     only when the paired 95 % interval excludes zero."""
     a, b, g, n = row["method"], row["against"], float(row["gain"]), int(row["seeds"])
     if row["reading"] == "no interval":
+        why = str(row["interval"]).removeprefix("none: ")
         return (f"{a} minus {b} in {metric}: {g:+.2f} points on {_seeds_phrase(n)}, with no "
-                f"interval ({row['interval']}): the records do not say which is higher.")
-    ci = f"95 % paired interval [{row['low']:+.2f}, {row['high']:+.2f}], {_seeds_phrase(n)}"
+                f"interval ({why}): the records do not say which is higher.")
+    ci = f"95 % paired interval [{row['low']:+.2f}, {row['high']:+.2f}], {_interval_phrase(n)}"
     if row["reading"] == "not significant":
         return (f"{a} minus {b} in {metric}: {g:+.2f} points ({ci}); the interval holds zero, "
                 "so the difference is not significant.")
@@ -804,13 +811,15 @@ def paper_gain_sentence(row, claimed: float, paper_what: str, metric: str = "acc
         return (f"{head} on {_seeds_phrase(ours.n_seeds)} with no interval. The point estimate "
                 f"has {'the same sign as' if same else 'the opposite sign to'} the paper's, but "
                 "without an interval the records neither confirm nor contradict the paper.")
-    ci = f"[{ours.low:+.2f}, {ours.high:+.2f}], {_seeds_phrase(ours.n_seeds)}"
+    ci = f"[{ours.low:+.2f}, {ours.high:+.2f}], {_interval_phrase(ours.n_seeds)}"
     text = {"reversed": "our result reverses the paper's: the interval excludes zero on the "
                         "other side",
             "not significant": "the interval holds zero: the records do not reproduce the "
                                "paper's direction",
             "direction reproduced": "the direction is reproduced, not the size",
             "reproduced": "reproduced"}[v]
+    if ours.n_seeds < 3:   # the book's rule: a claim about a difference needs three seeds
+        text += f" (on {_seeds_phrase(ours.n_seeds)}: a reading, not yet a verdict)"
     return f"{head} {ci}: {text}."
 
 

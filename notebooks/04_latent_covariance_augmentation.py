@@ -141,7 +141,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, classifier {prof.epochs} 
 # the last fifth of the epochs uses real images only (the paper's "training trick").
 
 # %% [markdown]
-# ## Checking the equations by hand
+# ## Checked by hand
 #
 # The KL term, the hinge losses and the sampler, written out with numpy and compared with
 # `ferlib`.

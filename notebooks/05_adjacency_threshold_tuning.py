@@ -140,7 +140,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 #   give the cross-entropy no path through $A$ at all.
 
 # %% [markdown]
-# ## A worked example by hand: Eq. 3-7 on four vectors
+# ## Checked by hand: Eq. 3-7 on four vectors
 #
 # Four 2-D features at 0°, 60°, 120° and 180° (norms 2, 3, 1 and 4: cosine ignores length), labels
 # $(0,0,0,1)$. Written out here in NumPy and compared with `ferlib`.

@@ -116,7 +116,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 # the book, so the rungs differ only in their parts.
 
 # %% [markdown]
-# ## From-scratch check of the key equations
+# ## Checked by hand: the key equations from scratch
 #
 # The class weights, the mixing weights and the class-weighted mixing loss, written again here in
 # plain NumPy and compared with `ferlib`.

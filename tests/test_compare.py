@@ -282,6 +282,13 @@ def test_estimates_table_and_sentences_built_from_the_records(tmp_path):
     assert "reverses the paper's" in compare.paper_gain_sentence(row, 1.2, "x")
     assert "not significant" in compare.gain_sentence({**row, "high": 1.0,
                                                        "reading": "not significant"})
+    # one seed: the interval counts the test images only, and a paper's claim is not judged
+    one = {**row, "seeds": 1, "interval": "paired bootstrap over test images"}
+    assert compare.gain_sentence(one).endswith("[-3.00, -1.00], 1 seed, test images only).")
+    assert compare.paper_gain_sentence(one, 1.2, "x").endswith(
+        "(on 1 seed: a reading, not yet a verdict).")
+    assert "(one seed" in compare.gain_sentence(
+        {**g, "interval": "none: one seed and no per-image predictions"})
 
 
 def test_ordering_sentence_says_same_reverse_or_different():

@@ -82,6 +82,9 @@ def test_notebook_contract(py):
 #: chapter that shows committed records
 KEY_NUMBERS = "Key numbers"
 COMMITTED = "Full results from the committed records"
+#: the first two parts of a paper chapter (03-06): the idea, then its check by hand; the live
+#: run comes between them and the committed results
+IDEA, CHECKED = "The paper's idea, in equations", "Checked by hand"
 
 
 def _h2(nb) -> list[str]:
@@ -91,7 +94,9 @@ def _h2(nb) -> list[str]:
 
 @pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
 def test_chapters_share_their_shape(py):
-    """Every chapter ends with the same section, "Key numbers", holding the nbval cell; a
+    """A paper chapter reads in one order: the idea and its equations, the check by hand, the
+    live run, the committed results, the key numbers. Every chapter ends with the same
+    section, "Key numbers", holding the nbval cell; a
     chapter that reads committed records takes their folder as the ``records_path``
     parameter, and the method chapters (02-07) show them under "Full results from the
     committed records", the last section but a closing summary before the key numbers."""
@@ -105,6 +110,9 @@ def test_chapters_share_their_shape(py):
             f"{py.name}: the committed-records folder must be the parameter records_path"
         assert not re.search(r"""Path\(["']\.\./book/records""", body), \
             f"{py.name}: a hard-coded records folder instead of records_path"
+    if "03" <= py.stem[:2] <= "06":   # the paper chapters: one order of parts
+        assert heads[0] == IDEA and heads[1].startswith(CHECKED), \
+            f"{py.name}: a paper chapter opens with {IDEA!r}, then {CHECKED!r}: {heads[:2]}"
     if py.stem[:2] >= "02":   # the method chapters: their long runs come from the records
         # a closing summary may stand between the committed results and the key numbers
         assert COMMITTED in heads and heads.index(COMMITTED) >= len(heads) - 3, \

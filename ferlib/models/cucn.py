@@ -199,7 +199,7 @@ def mix_features(mu: torch.Tensor, logvar: torch.Tensor, perm: torch.Tensor,
     """Mixed feature ``w_i mu_i + (1 - w_i) mu_perm[i]`` (RUL; CUCN Eq. 2) and the weights.
 
     Returns ``(mixed (B, D), w (B,))``. See notebooks/06_uncertainty_and_imbalance,
-    "From-scratch check of the key equations".
+    "Checked by hand".
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} differ in shape")

@@ -2,7 +2,7 @@
 
 Du et al., "EAN" (the third paper of the book), Sec. 2.3-2.4, Eq. 3-8. The book chapter is
 notebooks/05_adjacency_threshold_tuning, "The paper's idea, in equations" (each equation below
-is named there) and "A worked example by hand" (Eq. 3-7 computed on four vectors).
+is named there) and "Checked by hand" (Eq. 3-7 computed on four vectors).
 
 Pipeline for a batch of B images::
 
@@ -107,7 +107,7 @@ def cosine_similarity_matrix(features: torch.Tensor, eps: float = 1e-12,
     ``center=True`` subtracts the batch mean first (not in the paper): pooled post-ReLU
     features are non-negative and share a large common direction, so their raw cosines crowd
     near 1 and no fixed tau separates classes; centring spreads them over [-1, 1].
-    See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
+    See notebooks/05_adjacency_threshold_tuning, "Checked by hand".
     """
     h = _check_features(features).float()                          # (B, D)
     if center:
@@ -157,7 +157,7 @@ def hard_adjacency(cs: torch.Tensor, tau1: float, tau2: float | None = None,
     """Eq. 4 as printed: ``A[i, j] = 1`` if ``C_s >= tau1`` or (two thresholds) ``C_s <= tau2``.
 
     Float tensor of 0/1, (B, B), no gradient. ``self_loops=False`` zeroes the diagonal (see the
-    module docstring). See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
+    module docstring). See notebooks/05_adjacency_threshold_tuning, "Checked by hand".
     """
     _check_square(cs, "C_s")
     check_thresholds(tau1, tau2)
@@ -227,7 +227,7 @@ def adj_loss(a: torch.Tensor, a_mask: torch.Tensor, alpha: float = DEFAULT_ALPHA
     labels cost nothing) and scales like B^4. ``normalize=True`` divides by ``sum(A_mask)^2``
     (the squared share of missing same-label edges, times alpha; 0 when the batch has no
     same-label pair). The chapter's experiments use ``normalize=True``.
-    See notebooks/05_adjacency_threshold_tuning, "A worked example by hand".
+    See notebooks/05_adjacency_threshold_tuning, "Checked by hand".
     """
     _check_square(a, "A")
     _check_square(a_mask, "A_mask")
