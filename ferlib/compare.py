@@ -595,6 +595,20 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
                              "status": "found" if hit is not None else "todo",
                              "record": None if hit is None else str(Path(hit["folder"]) / hit["file"])})
     todo = [row for row in plan if row["status"] == "todo"]
+
+    def run_folder(row):
+        return None if checkpoint_root is None else checkpoint_folder(
+            checkpoint_root, row["method"], dataset, prof, {k: row[k] for k in FACTORS},
+            row["seed"])
+
+    def drop(folder):
+        # the records are the result; a leftover folder would look like work in progress
+        if folder is not None and folder.exists():
+            shutil.rmtree(folder)
+
+    for row in plan:   # recorded runs: a folder left by a stop between record and removal
+        if row["status"] == "found":
+            drop(run_folder(row))
     base_splits: dict[int, object] = {}
     bar = tqdm(todo, desc="comparison runs", disable=not progress or not todo)
     for row in bar:
@@ -604,6 +618,7 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
         hit = find_record(known(), row["method"], dataset, seed, cell, split_name, prof.name)
         if hit is not None:
             row.update(status="found", record=str(Path(hit["folder"]) / hit["file"]))
+            drop(run_folder(row))
             continue
         if seed not in base_splits:
             if splits is not None and len(seeds) == 1:
@@ -616,16 +631,13 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
         folder = cell_folder(results_path, cell)
         folder.mkdir(parents=True, exist_ok=True)
         runner = runners[row["method"]]
-        ckpt = None if checkpoint_root is None else checkpoint_folder(
-            checkpoint_root, row["method"], dataset, prof, cell, seed)
+        ckpt = run_folder(row)
         paths = runner(s, prof, device, seed, folder, noise_rate=cell["noise_rate"],
                        progress=train_progress, source=source, checkpoint_dir=ckpt,
                        **method_opts.get(row["method"], {}))
         for p in paths:
             _stamp(Path(p), cell["imbalance_ratio"], cell["noise_rate"])
-        if ckpt is not None and ckpt.exists():
-            # the records are the result; a leftover folder would look like work in progress
-            shutil.rmtree(ckpt)
+        drop(ckpt)
         own = [p for p in paths if registry_name(json.loads(Path(p).read_text())["method"])
                == registry_name(row["method"])]
         row.update(status="ran", record=str(own[-1]) if own else None)

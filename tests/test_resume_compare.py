@@ -156,6 +156,13 @@ def test_an_interrupted_baseline_resumes_to_the_uninterrupted_record(tmp_path, m
     assert _record(tmp_path / "cut") == plain
     assert not left.parent.parent.exists()
 
+    # a folder left by a stop between the record and its removal goes on the next call
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"")
+    plan = compare.ensure_records(["baseline"], results_path=tmp_path / "cut",
+                                  checkpoint_root=ck, **kw)
+    assert plan["status"].tolist() == ["found"] and not left.parent.parent.exists()
+
 
 def test_compare_cli_checks_the_checkpoint_dir_before_any_work(tmp_path, monkeypatch, capsys):
     def no_work(*a, **k):
