@@ -6,12 +6,14 @@ runs on the same :class:`ferlib.data.Splits`, the same profile backbone and the 
 (:mod:`ferlib.records`), never from typed numbers.
 
 * :data:`METHODS` -- the registry: method name -> :class:`Runner`, a thin callable
-  ``run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress, source, **opts)
-  -> [record paths]`` that delegates to the chapter module (no training logic here).
+  ``run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress, source,
+  checkpoint_dir=None, **opts) -> [record paths]`` that delegates to the chapter module (no training logic here).
 * :data:`TABLE_ROWS` -- the chapters' other table rows (DAN + latent augmentation, the CUCN
   ladder), runnable the same way but left out of the comparison's default method list.
 * :func:`ensure_records` -- runs only the (method, dataset, condition, seed) combinations that
-  have no record yet; resumable after a crash.
+  have no record yet; resumable after a crash. With ``checkpoint_root`` (CLI
+  ``--checkpoint-dir``) a run interrupted half-way also resumes from its last finished epoch:
+  each run trains in its own :func:`checkpoint_folder`, removed once its record is written.
 * :func:`comparison_table`, :func:`per_class_recall_table`, :func:`degradation_table`,
   :func:`plot_degradation` -- the chapter's tables and line plots, averaged over seeds.
 
@@ -40,7 +42,10 @@ ferlib.augment.experiment) and ``latent_aug`` (the scoreboard's name) are the sa
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +57,7 @@ from ferlib.records import normalize_method, select
 
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
-           "cell_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
+           "cell_folder", "checkpoint_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
            "describe_gains",
            "estimates_table", "format_estimates", "gain_sentence", "paper_gain_sentence",
            "ordering_sentence",
@@ -136,16 +141,45 @@ def cell_folder(results_path, cell: Mapping | None = None) -> Path:
     return Path(results_path) / "cells" / f"ir{'nat' if ratio is None else f'{ratio:g}'}_noise{rate:g}"
 
 
+def checkpoint_folder(root, method: str, dataset: str, profile, cell: Mapping | None = None,
+                      seed: int = 0) -> Path:
+    """The checkpoint folder of one (method, dataset, profile, cell, seed) run under ``root``:
+    ``<method>_<dataset>_<profile>_ir<r|nat>_noise<p>_seed<seed>_<digest>``. The readable part
+    rounds the cell and replaces odd characters; the digest (12 hex digits of SHA-1) is of the
+    exact values (the method by its registry name, the cell's numbers by ``repr``), so two
+    different runs never share a folder. A runner gives each training of its run a named
+    subfolder of it (``baseline``, ``latent-aug``, ...), so two trainings never share one
+    either."""
+    from ferlib.config import get_profile
+
+    ratio, rate = _cell(cell)
+    key = registry_name(method) or normalize_method(method)
+    prof = get_profile(profile).name
+    exact = json.dumps([key, str(dataset), prof, repr(ratio), repr(rate), int(seed)])
+    digest = hashlib.sha1(exact.encode()).hexdigest()[:12]
+    stem = (f"{key}_{dataset}_{prof}_ir{'nat' if ratio is None else f'{ratio:g}'}_"
+            f"noise{rate:g}_seed{int(seed)}")
+    return Path(root) / f"{re.sub(r'[^A-Za-z0-9.=+-]+', '_', stem)}_{digest}"
+
+
+def _training(checkpoint_dir, name: str) -> Path | None:
+    """The subfolder of one training inside a run's checkpoint folder (None: not resumable)."""
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
+
+
 # ----------------------------------------------------------------------------------------------
 # runners: one thin call into each chapter module
 # ----------------------------------------------------------------------------------------------
 def _run_baseline(splits, profile, device, seed, results_path, *, noise_rate=0.0,
-                  balanced=False, progress=False, source=None):
-    """ferlib.train.load_or_train_baseline (chapter 02): reused when recorded, else trained."""
+                  balanced=False, progress=False, source=None, checkpoint_dir=None):
+    """ferlib.train.load_or_train_baseline (chapter 02): reused when recorded, else trained
+    (resumable in ``checkpoint_dir/baseline`` or ``checkpoint_dir/baseline+balanced``)."""
     from ferlib.train.baseline import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     run = load_or_train_baseline(s, profile, device, seed, balanced, results_path,
+                                 checkpoint_dir=_training(checkpoint_dir, "baseline+balanced"
+                                                          if balanced else "baseline"),
                                  progress=progress, source=source)
     return [run.record_path]
 
@@ -155,30 +189,40 @@ def _run_balanced(splits, profile, device, seed, results_path, **kw):
 
 
 def _run_ahm(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
-             source=None, **opts):
-    """ferlib.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline."""
+             source=None, checkpoint_dir=None, **opts):
+    """ferlib.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline. Only the
+    baseline's training is resumable (``checkpoint_dir/baseline``); the SAE heads are closed-form
+    solves on its cached features (seconds), redone on a rerun."""
     from ferlib.ahm.experiment import run_ahm_experiment
     from ferlib.train.baseline import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     base = load_or_train_baseline(s, profile, device, seed, False, results_path,
+                                  checkpoint_dir=_training(checkpoint_dir, "baseline"),
                                   progress=progress, source=source)
     run = run_ahm_experiment(s, profile, device, seed, results_path=results_path,
                              progress=progress, source=source, **opts)
     return [base.record_path, run.record_path]
 
 
-def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progress, source):
+def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progress, source,
+                  checkpoint_dir=None):
     """Chapter 04's shared steps (those of run_table1): the baseline (the VAE-GAN's perceptual
-    net), the VAE-GAN (trained, or loaded from its checkpoint) and the class statistics of the
-    encoder means. Returns (noisy splits, baseline run, VAE-GAN result, class stats)."""
+    net; resumable in ``checkpoint_dir/baseline``), the VAE-GAN (trained, or loaded from its
+    checkpoint) and the class statistics of the encoder means. Returns (noisy splits, baseline
+    run, VAE-GAN result, class stats)."""
     from ferlib.augment.experiment import encode_dataset, train_or_load_vaegan
     from ferlib.augment.latent import class_latent_stats
     from ferlib.train.baseline import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     base = load_or_train_baseline(s, profile, device, seed, False, results_path,
+                                  checkpoint_dir=_training(checkpoint_dir, "baseline"),
                                   progress=progress, source=source)
+    # the VAE-GAN resumes from its own checkpoint folder beside the records
+    # (<results_path>/checkpoints/vaegan_*, git-ignored), never from checkpoint_dir: finished,
+    # it IS the model that latent_aug, dan+latent_aug and balanced:matched share, so it must
+    # outlive the run that trained it
     vg = train_or_load_vaegan(s.train, profile, device, seed, results_path,
                               perceptual_model=base.model, progress=progress)
     mu, labels = encode_dataset(vg.model, s.train)
@@ -189,84 +233,97 @@ def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progr
 
 
 def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
-                    progress=False, source=None, **opts):
+                    progress=False, source=None, checkpoint_dir=None, **opts):
     """Chapter 04 (ferlib.augment.experiment): the latent-augmented classifier on the shared
-    steps of :func:`_latent_setup`."""
+    steps of :func:`_latent_setup` (resumable in ``checkpoint_dir/latent-aug``)."""
     from ferlib.augment.experiment import run_latent_augmentation
 
     s, base, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
-                                       progress, source)
+                                       progress, source, checkpoint_dir)
     _, path = run_latent_augmentation(s, vg.model, stats, profile, device, seed,
                                       results_path=results_path, progress=progress,
-                                      source=source, **opts)
+                                      source=source,
+                                      checkpoint_dir=_training(checkpoint_dir, "latent-aug"),
+                                      **opts)
     return [base.record_path, path]
 
 
 def _dan_runner(mode: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
-            source=None, **opts):
-        """ferlib.augment.experiment.run_dan (chapter 04) with ``mode``."""
+            source=None, checkpoint_dir=None, **opts):
+        """ferlib.augment.experiment.run_dan (chapter 04) with ``mode`` (resumable in
+        ``checkpoint_dir/dan``)."""
         from ferlib.augment.experiment import run_dan
 
         s = with_label_noise(splits, noise_rate, seed)
         _, path = run_dan(s, mode, profile=profile, device=device, seed=seed,
-                          results_path=results_path, progress=progress, source=source, **opts)
+                          results_path=results_path, progress=progress, source=source,
+                          checkpoint_dir=_training(checkpoint_dir, "dan"), **opts)
         return [path]
     return run
 
 
 def _noisy_runner(method: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
-            source=None, **opts):
+            source=None, checkpoint_dir=None, **opts):
         """ferlib.models.ean_experiment.noisy_label_experiment (chapter 05), one method, one
-        rate (it flips the labels itself, exactly as :func:`with_label_noise`)."""
+        rate (it flips the labels itself, exactly as :func:`with_label_noise`); its one fit
+        resumes in ``checkpoint_dir/<method>_noise<rate>``. The thresholds are the library's
+        (or ``opts``): the chapter's tuning sweep is not run here."""
         from ferlib.models.ean_experiment import noisy_label_experiment
 
         df = noisy_label_experiment(profile, dataset=splits.train.name, seed=seed,
                                     noise_rates=(float(noise_rate),), methods=(method,),
                                     device=device, results_path=results_path, splits=splits,
-                                    progress=progress, source=source, **opts)
+                                    progress=progress, source=source,
+                                    checkpoint_dir=checkpoint_dir, **opts)
         return [Path(p) for p in df["record"] if p]
     return run
 
 
 def _run_matched(splits, profile, device, seed, results_path, *, noise_rate=0.0,
-                 progress=False, source=None, **opts):
+                 progress=False, source=None, checkpoint_dir=None, **opts):
     """Chapter 04's control of latent augmentation: balanced resampling with the same draws
     per class (:func:`ferlib.augment.experiment.run_matched_resampling`), on the class
     statistics of the same VAE-GAN (:func:`_latent_setup`: only the classes latent
-    augmentation replaced are replaced)."""
+    augmentation replaced are replaced). Resumable in ``checkpoint_dir/balanced-matched``."""
     from ferlib.augment.experiment import run_matched_resampling
 
     s, _, _, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
-                                   progress, source)
+                                   progress, source, checkpoint_dir)
     _, path = run_matched_resampling(s, stats, profile, device, seed, results_path=results_path,
-                                     progress=progress, source=source, **opts)
+                                     progress=progress, source=source,
+                                     checkpoint_dir=_training(checkpoint_dir, "balanced-matched"),
+                                     **opts)
     return [path]
 
 
 def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
-                        progress=False, source=None, **opts):
+                        progress=False, source=None, checkpoint_dir=None, **opts):
     """Chapter 04's last Table I row: DAN trained with latent augmentation, on the same VAE-GAN
-    and class statistics as :func:`_run_latent_aug` (:func:`_latent_setup`)."""
+    and class statistics as :func:`_run_latent_aug` (:func:`_latent_setup`); resumable in
+    ``checkpoint_dir/dan+latent-aug``."""
     from ferlib.augment.experiment import run_dan
 
     s, _, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
-                                    progress, source)
+                                    progress, source, checkpoint_dir)
     _, path = run_dan(s, "latent-aug", vg.model, stats, profile=profile, device=device, seed=seed,
-                      results_path=results_path, progress=progress, source=source, **opts)
+                      results_path=results_path, progress=progress, source=source,
+                      checkpoint_dir=_training(checkpoint_dir, "dan+latent-aug"), **opts)
     return [path]
 
 
 def _cucn_runner(rung: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
-            source=None, **opts):
-        """ferlib.models.cucn_experiment.run_variant (chapter 06): one rung of Table II."""
+            source=None, checkpoint_dir=None, **opts):
+        """ferlib.models.cucn_experiment.run_variant (chapter 06): one rung of Table II
+        (resumable in the subfolder of ``checkpoint_dir`` that run_variant names by rung)."""
         from ferlib.models.cucn_experiment import run_variant
 
         s = with_label_noise(splits, noise_rate, seed)
         run = run_variant(_cucn_variant(rung, profile), s, profile=profile, device=device, seed=seed,
-                          results_path=results_path, progress=progress, source=source, **opts)
+                          results_path=results_path, progress=progress, source=source,
+                          checkpoint_dir=checkpoint_dir, **opts)
         return [run.record_path]
     return run
 
@@ -489,7 +546,7 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
                    results_path="../_build/records", read_also: Sequence = (),
                    method_opts: Mapping | None = None, progress: bool = True,
                    train_progress: bool = False, source: str | None = None,
-                   splits=None) -> pd.DataFrame:
+                   splits=None, checkpoint_root=None) -> pd.DataFrame:
     """Make sure every (method, cell, seed) of the grid has a record; run only the missing ones.
 
     ``grid``: a list of cells ``{"imbalance_ratio": r|None, "noise_rate": p}`` (see
@@ -500,6 +557,12 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
     something must run (``splits`` may be given to skip loading for ``seeds == (seed,)``).
     ``method_opts`` maps a method to extra keyword arguments for its runner. A failing run
     raises; the records written before it stay, so a rerun resumes.
+
+    ``checkpoint_root``: a folder; each run then trains in its own
+    :func:`checkpoint_folder` (every training in a named subfolder), so a run interrupted
+    half-way resumes from its last finished epoch with the same record metrics as an
+    uninterrupted one. The folder of a run is removed once its records are written (the record
+    is the result). None: nothing is checkpointed and an interrupted run starts again.
 
     Returns the plan: one row per (method, imbalance_ratio (NaN = natural), noise_rate, seed)
     with ``status`` ("found" or "ran") and ``record`` (path).
@@ -513,6 +576,9 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
     cells = [dict(zip(FACTORS, _cell(c))) for c in (grid or [{}])]
     method_opts = dict(method_opts or {})
     split_name = _expected_split(dataset, eval_split)
+    if checkpoint_root is not None and Path(checkpoint_root).exists() \
+            and not Path(checkpoint_root).is_dir():
+        raise ValueError(f"checkpoint_root {checkpoint_root}: exists and is not a folder")
 
     def known():   # results_path may be new and empty; the read_also folders must exist
         return load_all_records(results_path, *read_also, optional=[results_path])
@@ -529,6 +595,20 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
                              "status": "found" if hit is not None else "todo",
                              "record": None if hit is None else str(Path(hit["folder"]) / hit["file"])})
     todo = [row for row in plan if row["status"] == "todo"]
+
+    def run_folder(row):
+        return None if checkpoint_root is None else checkpoint_folder(
+            checkpoint_root, row["method"], dataset, prof, {k: row[k] for k in FACTORS},
+            row["seed"])
+
+    def drop(folder):
+        # the records are the result; a leftover folder would look like work in progress
+        if folder is not None and folder.exists():
+            shutil.rmtree(folder)
+
+    for row in plan:   # recorded runs: a folder left by a stop between record and removal
+        if row["status"] == "found":
+            drop(run_folder(row))
     base_splits: dict[int, object] = {}
     bar = tqdm(todo, desc="comparison runs", disable=not progress or not todo)
     for row in bar:
@@ -538,6 +618,7 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
         hit = find_record(known(), row["method"], dataset, seed, cell, split_name, prof.name)
         if hit is not None:
             row.update(status="found", record=str(Path(hit["folder"]) / hit["file"]))
+            drop(run_folder(row))
             continue
         if seed not in base_splits:
             if splits is not None and len(seeds) == 1:
@@ -550,10 +631,13 @@ def ensure_records(methods: Sequence[str], grid=None, *, dataset: str = "synthfa
         folder = cell_folder(results_path, cell)
         folder.mkdir(parents=True, exist_ok=True)
         runner = runners[row["method"]]
+        ckpt = run_folder(row)
         paths = runner(s, prof, device, seed, folder, noise_rate=cell["noise_rate"],
-                       progress=train_progress, source=source, **method_opts.get(row["method"], {}))
+                       progress=train_progress, source=source, checkpoint_dir=ckpt,
+                       **method_opts.get(row["method"], {}))
         for p in paths:
             _stamp(Path(p), cell["imbalance_ratio"], cell["noise_rate"])
+        drop(ckpt)
         own = [p for p in paths if registry_name(json.loads(Path(p).read_text())["method"])
                == registry_name(row["method"])]
         row.update(status="ran", record=str(own[-1]) if own else None)
@@ -951,7 +1035,8 @@ def main(argv=None) -> int:
     the tables. Example (the book's FER2013 table)::
 
         python -m ferlib.compare --dataset fer2013 --data-root ../shared/data/fer2013 \
-            --profile cpu --out book/records/cpu --imbalance 1 10 50 100 --noise 0.1 0.2
+            --profile cpu --out book/records/cpu --imbalance 1 10 50 100 --noise 0.1 0.2 \
+            --checkpoint-dir _build/ckpt
     """
     ap = argparse.ArgumentParser(prog="python -m ferlib.compare", description=main.__doc__)
     ap.add_argument("--dataset", default="synthfacs")
@@ -968,13 +1053,22 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", type=float, nargs="*", default=[], help="label-noise rates")
     ap.add_argument("--out", default="_build/records", help="records folder")
     ap.add_argument("--read-also", nargs="*", default=[], help="folders of existing records")
+    ap.add_argument("--checkpoint-dir", default=None,
+                    help="folder for the run state of each run (rerun to resume an interrupted "
+                         "run from its last finished epoch); a run's subfolder is removed once "
+                         "its record is written")
     args = ap.parse_args(argv)
+    # checked before any data is loaded or trained on
+    from ferlib.config import usable_folder
+    usable_folder(ap, "--out", args.out)
+    if args.checkpoint_dir is not None:
+        usable_folder(ap, "--checkpoint-dir", args.checkpoint_dir)
     grid = degradation_grid(args.imbalance, args.noise)
     plan = ensure_records(args.methods, grid, dataset=args.dataset, data_root=args.data_root,
                           eval_split=args.eval_split, val_split=args.val_split,
                           profile=args.profile, device=args.device, seeds=args.seeds,
                           results_path=args.out, read_also=args.read_also, train_progress=True,
-                          source="python -m ferlib.compare")
+                          source="python -m ferlib.compare", checkpoint_root=args.checkpoint_dir)
     print(plan.to_string(index=False))
     recs = load_all_records(args.out, *args.read_also)
     print(comparison_table(recs, args.dataset, profile=args.profile,

@@ -4,6 +4,9 @@
 A profile scales data, epochs and model size so the same notebook runs in seconds
 for CI (``smoke``), in minutes on a 2-core CPU (``cpu``) or with the papers'
 settings on a GPU (``full``).
+
+:func:`usable_folder` is the one check of a folder named on a command line
+(``python -m ferlib.train``, ``python -m ferlib.compare``).
 """
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Profile", "PROFILES", "get_profile", "resolve_device", "DEVICES", "given_or"]
+__all__ = ["Profile", "PROFILES", "get_profile", "resolve_device", "DEVICES", "given_or",
+           "usable_folder"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,22 @@ def given_or(value, default: int, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def usable_folder(parser, option: str, value) -> None:
+    """Create ``value`` (a folder) now and check it is writable, or stop with
+    ``parser.error`` (exit status 2) naming ``option``: an unusable output path is an error
+    before any data is loaded or trained on, not after the run. ``parser`` is an
+    ``argparse.ArgumentParser``."""
+    import os
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        parser.error(f"{option} {value}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"{option} {value}: cannot create the folder ({exc.strerror or exc})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        parser.error(f"{option} {value}: the folder is not writable")

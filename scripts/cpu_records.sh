@@ -2,13 +2,15 @@
 # Every cpu-profile record the chapters and the scoreboard read, for three seeds: FER2013
 # Training -> PublicTest (validation: a stratified 10 % holdout of Training, drawn per seed).
 #
-#   bash scripts/cpu_records.sh [DATA_ROOT] [OUT]            # in the foreground
+#   bash scripts/cpu_records.sh [DATA_ROOT] [OUT]            # in the foreground (CKPT=... too)
 #   COMMIT=1 nohup bash scripts/cpu_records.sh > _build/records.log 2>&1 &   # in the background
 #
-# Resumable at any point: every (method, condition, seed) whose record exists in OUT is skipped;
-# a run interrupted half-way starts again (only its own training is lost, and the baseline,
-# VAE-GAN and AHM features it builds on are reused). Seeds run in order (all of seed 0, then 1,
-# then 2), so the tables are complete for one seed first.
+# Resumable at any point: every (method, condition, seed) whose record exists in OUT is skipped,
+# and a run interrupted half-way resumes from its last finished epoch: each run keeps its
+# training state in its own folder under CKPT (default _build/ckpt, git-ignored), removed once
+# its record is written (`python -m ferlib.compare --checkpoint-dir`). The baseline, VAE-GAN and
+# AHM features a run builds on are reused once recorded. Seeds run in order (all of seed 0,
+# then 1, then 2), so the tables are complete for one seed first.
 # With COMMIT=1 each finished run's records are committed at once, so a later sitting continues
 # from the repository. Shared work is done once per seed: AHM and its two controls reuse the
 # baseline's frozen features, one EAN run gives the batch-graph and the single-image records,
@@ -21,7 +23,8 @@ DATA=${1:-../shared/data/fer2013}
 OUT=${2:-book/records/cpu_v2}
 PY=${PY:-.venv/bin/python}
 SEEDS=${SEEDS:-0 1 2}
-common=(--dataset fer2013 --data-root "$DATA" --profile cpu --out "$OUT")
+CKPT=${CKPT:-_build/ckpt}
+common=(--dataset fer2013 --data-root "$DATA" --profile cpu --out "$OUT" --checkpoint-dir "$CKPT")
 
 # the comparison (chapter 07), the chapters' other rows (Table I, Table II's ladder with and
 # without mixing) and the controls (balanced resampling with latent augmentation's draws)

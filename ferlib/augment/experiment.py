@@ -324,17 +324,20 @@ def _write(results_path, method, splits, result, params, seed, source, extra=Non
                                    "n_test": len(splits.test), **(extra or {})})
 
 
-def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool):
+def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool,
+                   checkpoint_dir=None):
     """The profile's backbone trained with class-balanced sampling and ``loss_fn`` (a
     :class:`~ferlib.augment.dataset.BatchReplacement`): the one recipe of the latent run and of
-    its matched control."""
+    its matched control. ``checkpoint_dir`` makes it resumable (the replacement's draws and
+    counts are in the checkpoint through its ``state_dict``)."""
     from ferlib.train import fit, set_seed
     from ferlib.train.baseline import build_baseline_model
 
     set_seed(seed)
     model = build_baseline_model(splits, prof, backbone)
     return fit(model, splits.train, splits.val, test_set=splits.test, **prof.fit_options(),
-               sampler="balanced", loss_fn=loss_fn, device=device, seed=seed, progress=progress)
+               sampler="balanced", loss_fn=loss_fn, device=device, seed=seed, progress=progress,
+               checkpoint_dir=checkpoint_dir)
 
 
 def _replaced_extra(loss_fn, class_names) -> dict:
@@ -348,10 +351,12 @@ def run_latent_augmentation(splits, vaegan: VAEGAN, stats: ClassLatentStats, pro
                             device="auto", seed: int = 0, strength: float = 1.0, aug_ratio: float = 0.5,
                             clean_last: int | None = None, method: str = "correct",
                             results_path="../_build/records", backbone: str | None = None,
-                            progress: bool = False, source: str | None = None):
+                            progress: bool = False, source: str | None = None,
+                            checkpoint_dir=None):
     """The profile's backbone trained with class-balanced sampling and latent augmentation
     (share ``aug_ratio`` of each batch replaced; the last ``clean_last`` epochs clean). Writes one
-    record (method "latent-aug"); returns ``(FitResult, record_path)``."""
+    record (method "latent-aug"); returns ``(FitResult, record_path)``. ``checkpoint_dir``
+    makes the classifier's training resumable (the VAE-GAN has its own checkpoint)."""
     from ferlib.config import get_profile
 
     prof = get_profile(profile)
@@ -359,7 +364,7 @@ def run_latent_augmentation(splits, vaegan: VAEGAN, stats: ClassLatentStats, pro
     clean_last = default_clean_last(prof.epochs) if clean_last is None else int(clean_last)
     aug = LatentAugmentation(vaegan, stats, s=strength, aug_ratio=aug_ratio, method=method,
                              clean_epochs_from=clean_epochs_from(prof.epochs, clean_last), seed=seed)
-    res = _fit_replacing(splits, aug, prof, bb, device, seed, progress)
+    res = _fit_replacing(splits, aug, prof, bb, device, seed, progress, checkpoint_dir)
     params = _params(prof, bb, prof.epochs, {"sampler": "balanced", "strength": strength,
                                              "aug_ratio": aug_ratio, "clean_last": clean_last,
                                              "sampling": method, "latent_dim": stats.latent_dim,
@@ -373,7 +378,7 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
                            device="auto", seed: int = 0, aug_ratio: float = 0.5,
                            clean_last: int | None = None, results_path="../_build/records",
                            backbone: str | None = None, progress: bool = False,
-                           source: str | None = None):
+                           source: str | None = None, checkpoint_dir=None):
     """The control of :func:`run_latent_augmentation` (Li et al., Table I): the same recipe,
     ``seed``, ``aug_ratio`` and ``clean_last``, and the same rows of the same class-balanced
     batches replaced, but by real training images of the row's class drawn with replacement
@@ -381,7 +386,7 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
     runs add the same number of draws per class (record extra ``replaced_per_class``).
     ``stats``: the latent run's class statistics (only classes with statistics were replaced
     there); None replaces rows of every class. Writes one record (method ``"balanced:matched"``);
-    returns ``(FitResult, record_path)``. See notebooks/04_latent_covariance_augmentation,
+    returns ``(FitResult, record_path)``; ``checkpoint_dir`` makes the training resumable. See notebooks/04_latent_covariance_augmentation,
     "Table I: none, balanced resampling, latent augmentation"."""
     from ferlib.config import get_profile
     from ferlib.train.augment import make_augment
@@ -393,7 +398,7 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
     ctrl = MatchedResampling(splits.train, present, aug_ratio,
                              clean_epochs_from(prof.epochs, clean_last), seed=seed,
                              augment=make_augment(prof.augment))
-    res = _fit_replacing(splits, ctrl, prof, bb, device, seed, progress)
+    res = _fit_replacing(splits, ctrl, prof, bb, device, seed, progress, checkpoint_dir)
     params = _params(prof, bb, prof.epochs, {"sampler": "balanced", "aug_ratio": aug_ratio,
                                              "clean_last": clean_last, "control_of": "latent-aug",
                                              "replacement": "real images of the class, with replacement"})
@@ -418,11 +423,13 @@ def build_dan_model(splits, profile="smoke", backbone: str | None = None, num_he
 def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: ClassLatentStats | None = None,
             profile="smoke", device="auto", seed: int = 0, strength: float = 1.0, aug_ratio: float = 0.5,
             clean_last: int | None = None, results_path="../_build/records", backbone: str | None = None,
-            num_heads: int = 4, progress: bool = False, source: str | None = None):
+            num_heads: int = 4, progress: bool = False, source: str | None = None,
+            checkpoint_dir=None):
     """DAN (``ferlib.models.dan``) on the profile's backbone with ``mode`` in :data:`METHODS`.
     Trained by ``ferlib.train.fit`` with Adam at the profile's learning rate (the reference's
     SGD 0.1 assumes a pretrained ResNet-18). Writes one record (method "dan", "dan+balanced" or
-    "dan+latent-aug"); returns ``(FitResult, record_path)``."""
+    "dan+latent-aug"); returns ``(FitResult, record_path)``. ``checkpoint_dir`` makes the
+    training resumable."""
     from ferlib.config import get_profile
     from ferlib.models.dan import DANLoss
     from ferlib.train import fit, set_seed
@@ -443,7 +450,7 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
                                   clean_epochs_from=clean_epochs_from(prof.epochs, clean_last))
     res = fit(model, tr, splits.val, test_set=splits.test, **prof.fit_options(),
               sampler=None if mode == "none" else "balanced", loss_fn=loss, device=device,
-              seed=seed, progress=progress)
+              seed=seed, progress=progress, checkpoint_dir=checkpoint_dir)
     extra = {"sampler": "shuffle" if mode == "none" else "balanced", "num_heads": num_heads,
              "affinity_weight": 1.0, "partition_weight": 1.0}
     if mode == "latent-aug":

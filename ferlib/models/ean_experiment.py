@@ -355,16 +355,19 @@ def build_noisy_model(method: str, train, profile="smoke", config=None, backbone
     return backbone
 
 
-def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau2, alpha, progress):
+def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau2, alpha, progress,
+             checkpoint_dir=None):
     """Train one method on (train, val). ``test_set`` None: nothing is tested (threshold tuning).
-    Returns (FitResult, params, extra, single-image metrics of EAN or None)."""
+    ``checkpoint_dir`` makes the one ``fit`` resumable (SCN's relabel table is in its checkpoint
+    through the loss's ``state_dict``). Returns (FitResult, params, extra, single-image metrics
+    of EAN or None)."""
     from ferlib.models.scn import SCNConfig, SCNLoss, rank_margin_for
     from ferlib.train import IndexedDataset, fit, set_seed
 
     set_seed(seed)
     backbone = build_noisy_model("baseline", train, prof)
     common = dict(**prof.fit_options(epochs), device=device, seed=seed, test_set=test_set,
-                  progress=progress)
+                  progress=progress, checkpoint_dir=checkpoint_dir)
     extra, params, single = {}, {}, None
     if method == "baseline":
         res = fit(backbone, train, val, **common)
@@ -443,6 +446,7 @@ def tune_thresholds(splits, profile="smoke", noise_rate: float = 0.2, tau1_grid=
     rows = []
 
     def run(tau1, tau2):
+        # no checkpoint: short validation-only fits of the chapter's tuning; a rerun repeats them
         t0 = time.perf_counter()
         res, *_ = _fit_one("ean", None, train, val, prof, n_epochs, seed, dev, float(tau1),
                              None if tau2 is None else float(tau2), alpha, progress)
@@ -507,7 +511,8 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
                            alpha: float = DEFAULT_ALPHA, device="auto",
                            results_path="../_build/records", epochs: int | None = None,
                            splits=None, progress: bool = False, source: str | None = None,
-                           clean_val: bool = False, train_cap: int | None = None) -> pd.DataFrame:
+                           clean_val: bool = False, train_cap: int | None = None,
+                           checkpoint_dir=None) -> pd.DataFrame:
     """Train each method on each noise rate; one results record per run; a tidy table back.
 
     Training labels are flipped with :func:`ferlib.data.add_label_noise` (seed ``seed``); the
@@ -518,7 +523,8 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
     record. ``train_cap`` trains on a stratified subset (:func:`live_sizes`). ``tau1`` None is
     the library default (:data:`ferlib.models.ean.DEFAULT_TAU1`); chapter 05 passes the values
-    :func:`tune_thresholds` picked on the validation split.
+    :func:`tune_thresholds` picked on the validation split. ``checkpoint_dir`` makes every
+    training resumable, each in its own subfolder ``<method>_noise<rate>``.
     """
     from ferlib.config import resolve_device
     from ferlib.train.recording import FIT_FIELDS, write_run_record
@@ -543,7 +549,9 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
             t0 = time.perf_counter()
             res, mparams, extra, single = _fit_one(method, splits.test, train, val, prof,
                                                    n_epochs, seed, resolve_device(device), tau1,
-                                                   tau2, alpha, progress)
+                                                   tau2, alpha, progress,
+                                                   None if checkpoint_dir is None else
+                                                   Path(checkpoint_dir) / f"{method}_noise{rate!r}")
             params = {"profile": prof.name, "backbone": prof.backbone, "width": prof.width,
                       "epochs": n_epochs, "batch_size": prof.batch_size, "lr": prof.lr,
                       "noise_rate": float(rate), "val_split": splits.val.split,

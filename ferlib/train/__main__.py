@@ -56,28 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _usable_folder(parser: argparse.ArgumentParser, option: str, value: str) -> None:
-    """Create ``value`` (a folder) now and check it is writable: an unusable output path is an
-    error before any data is loaded or trained on, not after the run."""
-    import os
-    from pathlib import Path
-
-    path = Path(value).expanduser()
-    if path.exists() and not path.is_dir():
-        parser.error(f"{option} {value}: exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"{option} {value}: cannot create the folder ({exc.strerror or exc})")
-    if not os.access(path, os.W_OK | os.X_OK):
-        parser.error(f"{option} {value}: the folder is not writable")
-
-
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Every argument checked before any work starts (exit status 2 with a message)."""
     from pathlib import Path
 
-    from ferlib.config import resolve_device
+    from ferlib.config import resolve_device, usable_folder
 
     if args.dataset == "synthfacs":
         if args.data_root is not None:
@@ -92,9 +75,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         resolve_device(args.device)
     except ValueError as exc:
         parser.error(f"--device: {exc}")
-    _usable_folder(parser, "--out", args.out)
+    usable_folder(parser, "--out", args.out)
     if args.checkpoint_dir is not None:
-        _usable_folder(parser, "--checkpoint-dir", args.checkpoint_dir)
+        usable_folder(parser, "--checkpoint-dir", args.checkpoint_dir)
 
 
 def main(argv=None) -> int:

@@ -155,12 +155,14 @@ def load_or_train_baseline(splits: Splits, profile: str | Profile = "smoke",
                            balanced: bool = False,
                            results_path: str | os.PathLike = "../_build/records", *,
                            backbone: str | None = None, epochs: int | None = None,
-                           progress: bool = True, source: str | None = None) -> BaselineRun:
+                           checkpoint_dir=None, progress: bool = True,
+                           source: str | None = None) -> BaselineRun:
     """Reuse the baseline backbone recorded in ``results_path`` for the same method, dataset,
     evaluation split, seed, profile, backbone, epochs and split sizes; train it otherwise.
 
     The backbone is rebuilt with ferlib.models.load_backbone (strict: a file that does not fit
     exactly is an error, never a silent partial load) and returned in eval mode on ``device``.
+    ``checkpoint_dir`` makes the training, when there is one, resumable (:func:`train_baseline`).
     """
     from ferlib.config import resolve_device
     from ferlib.models import load_backbone
@@ -179,6 +181,6 @@ def load_or_train_baseline(splits: Splits, profile: str | Profile = "smoke",
         return BaselineRun(model, record, record_path, ckpt, None)
     result, record_path, ckpt = train_baseline(
         splits, prof, device, seed, balanced, results_path, backbone=bb, epochs=n_epochs,
-        progress=progress, source=source)
+        checkpoint_dir=checkpoint_dir, progress=progress, source=source)
     record = json.loads(Path(record_path).read_text()) if record_path is not None else {}
     return BaselineRun(result.model, record, record_path, ckpt, result)
