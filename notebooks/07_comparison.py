@@ -51,7 +51,7 @@ val_split = "holdout"          # holdout: a stratified 10 % of the training spli
 seed = 0
 methods = None                 # None: smoke -> baseline, baseline+balanced, ahm; else all
 degradation_methods = None     # None: smoke -> baseline, baseline+balanced; else `methods`
-imbalance_ratios = None        # None: smoke -> [1, 10]; else [1, 10, 50, 100]
+imbalance_ratios = None        # None: smoke -> [10]; else [1, 10, 50, 100]
 noise_rates = None             # None: smoke -> [0, 0.2]; else [0, 0.1, 0.2]
 results_path = "../_build/records"
 records_path = "../book/records"   # committed records, one folder per profile
@@ -80,7 +80,9 @@ if methods is None:
 if degradation_methods is None:
     degradation_methods = ["baseline", "baseline+balanced"] if smoke else list(methods)
 if imbalance_ratios is None:
-    imbalance_ratios = [1, 10] if smoke else [1, 10, 50, 100]
+    # smoke leaves out ratio 1: a balanced subsample of the smoke split is 574 faces (82 a class),
+    # too few to learn from in seconds; the other profiles run the whole grid
+    imbalance_ratios = [10] if smoke else [1, 10, 50, 100]
 if noise_rates is None:
     noise_rates = [0.0, 0.2] if smoke else [0.0, 0.1, 0.2]
 committed_dir = Path(records_path) / records_profile
