@@ -7,7 +7,8 @@ runs on the same :class:`ferlib.data.Splits`, the same profile backbone and the 
 
 * :data:`METHODS` -- the registry: method name -> :class:`Runner`, a thin callable
   ``run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress, source,
-  checkpoint_dir=None, **opts) -> [record paths]`` that delegates to the chapter module (no training logic here).
+  checkpoint_dir=None, **opts) -> [record paths]`` that delegates to the chapter module (no
+  training logic here).
 * :data:`TABLE_ROWS` -- the chapters' other table rows (DAN + latent augmentation, the CUCN
   ladder), runnable the same way but left out of the comparison's default method list.
 * :func:`ensure_records` -- runs only the (method, dataset, condition, seed) combinations that
@@ -57,8 +58,8 @@ from ferlib.records import normalize_method, select
 
 __all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
-           "cell_folder", "checkpoint_folder", "find_record", "ensure_records", "comparison_table", "gains_table",
-           "describe_gains",
+           "cell_folder", "checkpoint_folder", "find_record", "ensure_records", "comparison_table",
+           "gains_table", "describe_gains",
            "estimates_table", "format_estimates", "gain_sentence", "paper_gain_sentence",
            "ordering_sentence",
            "per_class_recall_table", "degradation_table", "plot_degradation",
@@ -138,7 +139,12 @@ def cell_folder(results_path, cell: Mapping | None = None) -> Path:
     ratio, rate = _cell(cell)
     if ratio is None and rate == 0:
         return Path(results_path)
-    return Path(results_path) / "cells" / f"ir{'nat' if ratio is None else f'{ratio:g}'}_noise{rate:g}"
+    return Path(results_path) / "cells" / _cell_label(ratio, rate)
+
+
+def _cell_label(ratio, rate) -> str:
+    """``ir<r|nat>_noise<p>``: a cell as it appears in folder names."""
+    return f"ir{'nat' if ratio is None else f'{ratio:g}'}_noise{rate:g}"
 
 
 def checkpoint_folder(root, method: str, dataset: str, profile, cell: Mapping | None = None,
@@ -157,8 +163,7 @@ def checkpoint_folder(root, method: str, dataset: str, profile, cell: Mapping | 
     prof = get_profile(profile).name
     exact = json.dumps([key, str(dataset), prof, repr(ratio), repr(rate), int(seed)])
     digest = hashlib.sha1(exact.encode()).hexdigest()[:12]
-    stem = (f"{key}_{dataset}_{prof}_ir{'nat' if ratio is None else f'{ratio:g}'}_"
-            f"noise{rate:g}_seed{int(seed)}")
+    stem = f"{key}_{dataset}_{prof}_{_cell_label(ratio, rate)}_seed{int(seed)}"
     return Path(root) / f"{re.sub(r'[^A-Za-z0-9.=+-]+', '_', stem)}_{digest}"
 
 
