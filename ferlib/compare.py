@@ -38,7 +38,7 @@ is written by the runner itself (:func:`ferlib.train.recording.write_run_record`
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
 (:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by
-ferlib.augment.experiment) and ``latent_aug`` (the scoreboard's name) are the same method.
+ferlib.methods.latent_aug.experiment) and ``latent_aug`` (the scoreboard's name) are the same method.
 """
 from __future__ import annotations
 
@@ -177,9 +177,9 @@ def _training(checkpoint_dir, name: str) -> Path | None:
 # ----------------------------------------------------------------------------------------------
 def _run_baseline(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                   balanced=False, progress=False, source=None, checkpoint_dir=None):
-    """ferlib.train.load_or_train_baseline (chapter 02): reused when recorded, else trained
+    """ferlib.methods.baseline.load_or_train_baseline (chapter 02): reused when recorded, else trained
     (resumable in ``checkpoint_dir/baseline`` or ``checkpoint_dir/baseline+balanced``)."""
-    from ferlib.train.baseline import load_or_train_baseline
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     run = load_or_train_baseline(s, profile, device, seed, balanced, results_path,
@@ -195,11 +195,11 @@ def _run_balanced(splits, profile, device, seed, results_path, **kw):
 
 def _run_ahm(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
              source=None, checkpoint_dir=None, **opts):
-    """ferlib.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline. Only the
+    """ferlib.methods.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline. Only the
     baseline's training is resumable (``checkpoint_dir/baseline``); the SAE heads are closed-form
     solves on its cached features (seconds), redone on a rerun."""
-    from ferlib.ahm.experiment import run_ahm_experiment
-    from ferlib.train.baseline import load_or_train_baseline
+    from ferlib.methods.ahm.experiment import run_ahm_experiment
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     base = load_or_train_baseline(s, profile, device, seed, False, results_path,
@@ -216,9 +216,9 @@ def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progr
     net; resumable in ``checkpoint_dir/baseline``), the VAE-GAN (trained, or loaded from its
     checkpoint) and the class statistics of the encoder means. Returns (noisy splits, baseline
     run, VAE-GAN result, class stats)."""
-    from ferlib.augment.experiment import encode_dataset, train_or_load_vaegan
-    from ferlib.augment.latent import class_latent_stats
-    from ferlib.train.baseline import load_or_train_baseline
+    from ferlib.methods.latent_aug.experiment import encode_dataset, train_or_load_vaegan
+    from ferlib.methods.latent_aug.latent import class_latent_stats
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
     base = load_or_train_baseline(s, profile, device, seed, False, results_path,
@@ -239,9 +239,9 @@ def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progr
 
 def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                     progress=False, source=None, checkpoint_dir=None, **opts):
-    """Chapter 04 (ferlib.augment.experiment): the latent-augmented classifier on the shared
+    """Chapter 04 (ferlib.methods.latent_aug.experiment): the latent-augmented classifier on the shared
     steps of :func:`_latent_setup` (resumable in ``checkpoint_dir/latent-aug``)."""
-    from ferlib.augment.experiment import run_latent_augmentation
+    from ferlib.methods.latent_aug.experiment import run_latent_augmentation
 
     s, base, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
                                        progress, source, checkpoint_dir)
@@ -256,9 +256,9 @@ def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0
 def _dan_runner(mode: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
             source=None, checkpoint_dir=None, **opts):
-        """ferlib.augment.experiment.run_dan (chapter 04) with ``mode`` (resumable in
+        """ferlib.methods.latent_aug.experiment.run_dan (chapter 04) with ``mode`` (resumable in
         ``checkpoint_dir/dan``)."""
-        from ferlib.augment.experiment import run_dan
+        from ferlib.methods.latent_aug.experiment import run_dan
 
         s = with_label_noise(splits, noise_rate, seed)
         _, path = run_dan(s, mode, profile=profile, device=device, seed=seed,
@@ -271,11 +271,11 @@ def _dan_runner(mode: str):
 def _noisy_runner(method: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
             source=None, checkpoint_dir=None, **opts):
-        """ferlib.models.ean_experiment.noisy_label_experiment (chapter 05), one method, one
+        """ferlib.methods.ean.experiment.noisy_label_experiment (chapter 05), one method, one
         rate (it flips the labels itself, exactly as :func:`with_label_noise`); its one fit
         resumes in ``checkpoint_dir/<method>_noise<rate>``. The thresholds are the library's
         (or ``opts``): the chapter's tuning sweep is not run here."""
-        from ferlib.models.ean_experiment import noisy_label_experiment
+        from ferlib.methods.ean.experiment import noisy_label_experiment
 
         df = noisy_label_experiment(profile, dataset=splits.train.name, seed=seed,
                                     noise_rates=(float(noise_rate),), methods=(method,),
@@ -289,10 +289,10 @@ def _noisy_runner(method: str):
 def _run_matched(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                  progress=False, source=None, checkpoint_dir=None, **opts):
     """Chapter 04's control of latent augmentation: balanced resampling with the same draws
-    per class (:func:`ferlib.augment.experiment.run_matched_resampling`), on the class
+    per class (:func:`ferlib.methods.latent_aug.experiment.run_matched_resampling`), on the class
     statistics of the same VAE-GAN (:func:`_latent_setup`: only the classes latent
     augmentation replaced are replaced). Resumable in ``checkpoint_dir/balanced-matched``."""
-    from ferlib.augment.experiment import run_matched_resampling
+    from ferlib.methods.latent_aug.experiment import run_matched_resampling
 
     s, _, _, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
                                    progress, source, checkpoint_dir)
@@ -308,7 +308,7 @@ def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_ra
     """Chapter 04's last Table I row: DAN trained with latent augmentation, on the same VAE-GAN
     and class statistics as :func:`_run_latent_aug` (:func:`_latent_setup`); resumable in
     ``checkpoint_dir/dan+latent-aug``."""
-    from ferlib.augment.experiment import run_dan
+    from ferlib.methods.latent_aug.experiment import run_dan
 
     s, _, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,
                                     progress, source, checkpoint_dir)
@@ -321,9 +321,9 @@ def _run_dan_latent_aug(splits, profile, device, seed, results_path, *, noise_ra
 def _cucn_runner(rung: str):
     def run(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
             source=None, checkpoint_dir=None, **opts):
-        """ferlib.models.cucn_experiment.run_variant (chapter 06): one rung of Table II
+        """ferlib.methods.cucn.experiment.run_variant (chapter 06): one rung of Table II
         (resumable in the subfolder of ``checkpoint_dir`` that run_variant names by rung)."""
-        from ferlib.models.cucn_experiment import run_variant
+        from ferlib.methods.cucn.experiment import run_variant
 
         s = with_label_noise(splits, noise_rate, seed)
         run = run_variant(_cucn_variant(rung, profile), s, profile=profile, device=device, seed=seed,
@@ -336,7 +336,7 @@ def _cucn_runner(rung: str):
 def _cucn_variant(rung: str, profile="smoke"):
     from ferlib.config import get_profile
     from ferlib.models.backbones import backbone_label
-    from ferlib.models.cucn_experiment import RUNGS
+    from ferlib.methods.cucn.experiment import RUNGS
 
     return RUNGS[rung].on(backbone_label(get_profile(profile).backbone))
 
@@ -432,19 +432,19 @@ def _builder(model: str) -> Callable:
     """``(splits, profile) -> model`` for a :class:`Runner`'s ``model`` name: the builder its
     chapter module trains (or, for AHM, assembles) that network with."""
     if model == "backbone":
-        from ferlib.train.baseline import build_baseline_model
+        from ferlib.methods.baseline.experiment import build_baseline_model
         return build_baseline_model
     if model == "ahm":
-        from ferlib.ahm.experiment import build_ahm_parts
+        from ferlib.methods.ahm.experiment import build_ahm_parts
         return build_ahm_parts
     if model == "dan":
-        from ferlib.augment.experiment import build_dan_model
+        from ferlib.methods.latent_aug.experiment import build_dan_model
         return build_dan_model
     if model in ("scn", "ean"):
-        from ferlib.models.ean_experiment import build_noisy_model
+        from ferlib.methods.ean.experiment import build_noisy_model
         return lambda splits, profile: build_noisy_model(model, splits.train, profile)
     if model.startswith("cucn"):
-        from ferlib.models.cucn_experiment import build_variant_model
+        from ferlib.methods.cucn.experiment import build_variant_model
         return lambda splits, profile: build_variant_model(_cucn_variant(model, profile), splits,
                                                            profile)
     raise ValueError(f"no builder for model {model!r}")  # pragma: no cover - registry models only

@@ -6,7 +6,7 @@ for CI (``smoke``), in minutes on a 2-core CPU (``cpu``) or with the papers'
 settings on a GPU (``full``).
 
 :func:`usable_folder` is the one check of a folder named on a command line
-(``python -m ferlib.train``, ``python -m ferlib.compare``).
+(``python -m ferlib.methods.baseline``, ``python -m ferlib.compare``).
 """
 from __future__ import annotations
 

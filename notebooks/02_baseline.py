@@ -71,7 +71,7 @@ from ferlib.records import read_record, select
 from ferlib.stats import estimate
 from ferlib.train import DistributedClassBalancedSampler, class_balanced_weights, default_loss
 from ferlib.train.augment import BatchAugment
-from ferlib.train.baseline import baseline_method, train_baseline
+from ferlib.methods.baseline import baseline_method, train_baseline
 from ferlib.train.precision import cpu_has_bf16_units, cpu_model, resolve_precision
 
 prof = get_profile(profile)
@@ -182,8 +182,8 @@ print(f"accuracy {m['accuracy']:.4f}, mean class accuracy {m['mean_class_accurac
 #   evaluates and writes. The command line runs this chapter's baseline:
 #
 # ```bash
-# python -m ferlib.train --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu --out book/records/cpu
-# torchrun --standalone --nproc_per_node=gpu -m ferlib.train --dataset fer2013 --data-root DATA --profile full --out OUT
+# python -m ferlib.methods.baseline --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu --out book/records/cpu
+# torchrun --standalone --nproc_per_node=gpu -m ferlib.methods.baseline --dataset fer2013 --data-root DATA --profile full --out OUT
 # ```
 
 # %% [markdown]
@@ -395,7 +395,7 @@ if len(base):
             plt.show()
 else:
     print(f"no baseline records in {records_path} yet: run "
-          "`python -m ferlib.train --dataset fer2013 --data-root ../shared/data/fer2013 "
+          "`python -m ferlib.methods.baseline --dataset fer2013 --data-root ../shared/data/fer2013 "
           "--profile cpu --out book/records/cpu_v2`")
 
 # %% [markdown]

@@ -24,9 +24,9 @@
 # whose AU prototype is nearest by cosine distance. They report 80.6 % on FER2013 with a
 # ResNet101, and +6.1 points over a plain ResNet34.
 #
-# This chapter builds the hierarchy and its judgment matrices (`ferlib.ahm`), reproduces the
+# This chapter builds the hierarchy and its judgment matrices (`ferlib.methods.ahm`), reproduces the
 # paper's Table 2 (and two errors in it), lets you edit the judgments and watch the prototypes
-# move, solves the SAE equation two ways (`ferlib.sae`), and then measures what the semantic
+# move, solves the SAE equation two ways (`ferlib.methods.ahm.sae`), and then measures what the semantic
 # classifier adds on top of the chapter-02 baseline backbone, against two controls on the same
 # frozen features: a refitted linear classifier (logistic regression) and the same SAE with
 # one-hot prototypes (no hierarchy).
@@ -55,10 +55,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from ferlib import ahm, sae
-from ferlib.ahm import experiment as exp
-from ferlib.ahm.plots import draw_hierarchy, plot_node, plot_prototypes, weights_table
-from ferlib.ahm.widgets import judgment_editor
+from ferlib.methods import ahm
+from ferlib.methods.ahm import sae
+from ferlib.methods.ahm import experiment as exp
+from ferlib.methods.ahm.plots import draw_hierarchy, plot_node, plot_prototypes, weights_table
+from ferlib.methods.ahm.widgets import judgment_editor
 from ferlib.config import get_profile, resolve_device
 
 prof = get_profile(profile)
@@ -82,7 +83,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs; dev
 # Below every parent node sits a judgment matrix $R$ on Saaty's 1-9 scale comparing its
 # children: $R_{ij}=3$ says "child $i$ matters moderately more than child $j$", and a proper
 # matrix is reciprocal, $R_{ji}=1/R_{ij}$. The matrices are data, in
-# `ferlib/ahm/judgments.json`; only Fear's are printed in the paper (Table 2), the others
+# `ferlib/methods/ahm/judgments.json`; only Fear's are printed in the paper (Table 2), the others
 # and the split of the AUs over the regions are **ours** (each entry in the file says why).
 # In the drawing, the coloured edges are Fear's local weights.
 
@@ -276,7 +277,7 @@ assert round(ahm.consistency_ratio(printed["B"]), 3) == 0.033 and ahm.consistenc
 # CR = 0.033, acceptably consistent; Fear/C1 is perfectly consistent ($v=(3,1,3)$).
 #
 # **Check from scratch.** The geometric mean and CR of Fear/B by plain numpy, against
-# `ferlib.ahm`, and the 3 x 3 closed form
+# `ferlib.methods.ahm`, and the 3 x 3 closed form
 # $\lambda_{\max} = 1 + x^{1/3} + x^{-1/3}$, $x = R_{12}R_{23}/R_{13}$:
 
 # %%

@@ -64,13 +64,13 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from ferlib.augment import class_latent_stats, sample_latent
-from ferlib.augment import experiment as ex
+from ferlib.methods.latent_aug import class_latent_stats, sample_latent
+from ferlib.methods.latent_aug import experiment as ex
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
-from ferlib.models.vaegan import hinge_d_loss, hinge_g_loss, kl_divergence
+from ferlib.methods.latent_aug.vaegan import hinge_d_loss, hinge_g_loss, kl_divergence
 from ferlib.plots import plot_class_counts, plot_per_class_recall
-from ferlib.train import load_or_train_baseline
+from ferlib.methods.baseline import load_or_train_baseline
 
 prof = get_profile(profile)
 dev = resolve_device(device)
@@ -102,7 +102,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, classifier {prof.epochs} 
 # and $4\cdot10^{-4}$ for $D$. The perceptual features $\phi$ should come from a network trained
 # for faces; we cannot download one, so $\phi$ is the last convolutional map of **the plain
 # cross-entropy classifier of this chapter's Table I** ("none" row), frozen
-# (`ferlib.models.vaegan.PerceptualLoss`; weight 0 switches it off).
+# (`ferlib.methods.latent_aug.vaegan.PerceptualLoss`; weight 0 switches it off).
 #
 # **Class covariance and the new latents.** Let $\mu_i$ be the encoder means of the $n_c$
 # training images of class $c$ and $\Sigma_c$ their covariance. An augmentation of an image $x$ of
@@ -121,7 +121,7 @@ print(f"profile {prof.name}: backbone {prof.backbone}, classifier {prof.epochs} 
 #   has covariance $s^2\mathrm{diag}(\Sigma_c)^2$: all correlations, the point of using a class
 #   covariance, are lost.
 #
-# `ferlib.augment.sample_latent` implements the correct draw (`method="correct"`) and keeps both
+# `ferlib.methods.latent_aug.sample_latent` implements the correct draw (`method="correct"`) and keeps both
 # readings (`"literal"`, `"literal-diag"`) so the chapter can show the difference.
 #
 # **When a class is small.** With $n_c \le d$ the sample covariance has rank at most $n_c-1$ and

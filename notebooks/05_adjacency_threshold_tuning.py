@@ -24,11 +24,11 @@
 # A separate *invariant feature generator* is meant to make features of one person agree across
 # pose, occlusion and lighting.
 #
-# This chapter builds every equation in `ferlib.models.ean`, checks them by hand on four
+# This chapter builds every equation in `ferlib.methods.ean.model`, checks them by hand on four
 # vectors, looks at what a threshold does to a batch of real features (with sliders), and runs
 # the noisy-label comparison against the cross-entropy baseline and SCN
-# (`ferlib.models.scn`, Wang et al. CVPR 2020), plus an ablation of the invariant generator
-# (`ferlib.models.invariant`).
+# (`ferlib.methods.ean.scn`, Wang et al. CVPR 2020), plus an ablation of the invariant generator
+# (`ferlib.methods.ean.invariant`).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -58,8 +58,8 @@ from IPython.display import display
 
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
-from ferlib.models import ean
-from ferlib.models import ean_experiment as exp
+from ferlib.methods.ean import model as ean
+from ferlib.methods.ean import experiment as exp
 
 prof = get_profile(profile)
 dev = resolve_device(device)
@@ -368,7 +368,7 @@ exp.noisy_table(results, paper=None).round(2)
 # %% [markdown]
 # ## The invariant feature generator (Sec. 2.2, the spirit of Table 5)
 #
-# `ferlib.models.invariant` adds to the backbone a residual generator $G(h) = h + g(h)$ (zero
+# `ferlib.methods.ean.invariant` adds to the backbone a residual generator $G(h) = h + g(h)$ (zero
 # at the start), a discriminator that predicts the nuisance conditions of a feature (profile
 # pose, occluder, dim light) trained through a gradient-reversal layer, so the generator learns
 # to hide them, and a cosine consistency term on SynthFACS pairs that show one identity frontal

@@ -24,7 +24,7 @@
 # 2. **uncertainty** (ambiguous faces, wrong labels) with the feature mixing of RUL (Zhang et al.,
 #    *Relative Uncertainty Learning for Facial Expression Recognition*, NeurIPS 2021; their Eq. 2).
 #
-# This chapter builds each part in `ferlib.models.cucn`, checks the key equations by hand,
+# This chapter builds each part in `ferlib.methods.cucn.model`, checks the key equations by hand,
 # retrains the paper's ablation (Table II) on our data, and asks what the learnt "uncertainty"
 # actually tracks.
 
@@ -55,8 +55,8 @@ from IPython.display import display
 
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
-from ferlib.models import cucn
-from ferlib.models import cucn_experiment as exp
+from ferlib.methods.cucn import model as cucn
+from ferlib.methods.cucn import experiment as exp
 from ferlib.plots import image_grid, plot_confusion, plot_per_class_recall
 
 prof = get_profile(profile)

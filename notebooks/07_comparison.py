@@ -373,7 +373,7 @@ for ds_name in sorted(set(committed["dataset"].dropna())) if len(committed) else
 # %% [markdown]
 # Every quantitative claim of the four papers, with our value on the same or the nearest
 # protocol and a verdict, is on the {doc}`../book/scoreboard` page, generated from these
-# records by `python -m ferlib.scoreboard`.
+# records by `python -m ferlib.book.scoreboard`.
 #
 # ## Key numbers
 #

@@ -1,4 +1,4 @@
-"""ferlib.ahm: priority vectors, consistency ratios, the hierarchy file and the semantic
+"""ferlib.methods.ahm: priority vectors, consistency ratios, the hierarchy file and the semantic
 prototypes, pinned with the paper's Table 2 worked by hand (chapter 03_ahm_semantic_space)."""
 import json
 import warnings
@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ferlib.ahm import (PAPER_AUS, RANDOM_INDEX, ConsistencyWarning, consistency_ratio,
+from ferlib.methods.ahm import (PAPER_AUS, RANDOM_INDEX, ConsistencyWarning, consistency_ratio,
                         format_judgment, lambda_max, load_hierarchy, make_reciprocal,
                         paper_table2, priority_vector, semantic_columns, semantic_prototypes)
 
@@ -235,7 +235,7 @@ def test_with_matrix_changes_prototype_and_validates():
 
 
 def test_file_errors_name_file_and_node(tmp_path):
-    from ferlib.ahm.hierarchy import DEFAULT_JUDGMENTS
+    from ferlib.methods.ahm.hierarchy import DEFAULT_JUDGMENTS
     data = json.loads(DEFAULT_JUDGMENTS.read_text())
     data["expressions"]["Fear"]["C"]["C3"]["R"] = [[1, 5], ["1/3", 1]]  # as printed
     p = tmp_path / "j.json"
@@ -255,7 +255,7 @@ def test_file_errors_name_file_and_node(tmp_path):
 
 
 def test_judgment_editor_lower_triangle_follows():
-    from ferlib.ahm.widgets import JudgmentEditor
+    from ferlib.methods.ahm.widgets import JudgmentEditor
     ed = JudgmentEditor(load_hierarchy(), live_plots=False)
     assert ed.expr.value == "Fear" and ed.node.value == "B"
     assert "CR = 0.033" in ed.status.value
@@ -274,7 +274,7 @@ def test_judgment_editor_lower_triangle_follows():
 
 
 def test_fit_sweep_on_separable_features():
-    from ferlib.ahm.experiment import compare_with_paper, fit_sweep
+    from ferlib.methods.ahm.experiment import compare_with_paper, fit_sweep
     h = load_hierarchy()
     P = semantic_prototypes(h, "path")  # (6, N)
     rng = np.random.default_rng(0)
@@ -293,7 +293,7 @@ def test_fit_sweep_on_separable_features():
 
 
 def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
-    from ferlib.ahm.experiment import load_ahm_records
+    from ferlib.methods.ahm.experiment import load_ahm_records
     from ferlib.records import write_record
 
     write_record(tmp_path / "cpu", method="ahm", dataset="fer2013", split="PublicTest",
@@ -307,7 +307,7 @@ def test_load_ahm_records_adds_the_baseline_and_the_gain(tmp_path):
 def test_lam_on_the_grid_edge_warns():
     import pandas as pd
 
-    from ferlib.ahm.experiment import LAM_GRID, LambdaOnGridEdgeWarning, select_lam
+    from ferlib.methods.ahm.experiment import LAM_GRID, LambdaOnGridEdgeWarning, select_lam
     assert max(LAM_GRID) >= 1e7
     inside = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "val_accuracy": [0.3, 0.5, 0.4]})
     with warnings.catch_warnings():
@@ -322,7 +322,7 @@ def test_lam_on_the_grid_edge_warns():
 
 
 def test_prototype_lengths_do_not_weight_the_fit():
-    from ferlib.sae import SemanticClassifier
+    from ferlib.methods.ahm.sae import SemanticClassifier
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(90, 6)), np.arange(90) % 3
     Q = np.abs(rng.normal(size=(3, 4)))

@@ -57,17 +57,17 @@ def test_api_pages_are_in_the_book():
 
 def test_resolver_finds_the_one_object_meant():
     candidates = _api_refs().candidates
-    objects = {"ferlib.train.engine.fit": 0, "ferlib.sae.SemanticClassifier.fit": 0,
-               "ferlib.data.dataset.FaceDataset": 0, "ferlib.models.ean.EAN": 0,
-               "ferlib.models.cucn.CUCN": 0}
+    objects = {"ferlib.train.engine.fit": 0, "ferlib.methods.ahm.sae.SemanticClassifier.fit": 0,
+               "ferlib.data.dataset.FaceDataset": 0, "ferlib.methods.ean.model.EAN": 0,
+               "ferlib.methods.cucn.model.CUCN": 0}
     # re-exported by its package: ferlib.train.fit is ferlib.train.engine.fit
     assert candidates("ferlib.train.fit", objects) == ["ferlib.train.engine.fit"]
     # unqualified, as a module of ferlib.data writes it
     assert candidates("FaceDataset", objects, "ferlib.data.fer2013") == ["ferlib.data.dataset.FaceDataset"]
-    assert candidates("ferlib.models.ean.EAN", objects) == ["ferlib.models.ean.EAN"]
+    assert candidates("ferlib.methods.ean.model.EAN", objects) == ["ferlib.methods.ean.model.EAN"]
     # nothing, or more than one: left unresolved (the -W build reports it)
     assert candidates("ferlib.train.no_such_function", objects) == []
     assert candidates("ferlib.data.FaceDataset2", objects) == []
     assert len(candidates("fit", objects)) == 2
-    # the package a qualified name gives is respected: no fit outside ferlib.sae
-    assert candidates("ferlib.sae.fit", objects) == ["ferlib.sae.SemanticClassifier.fit"]
+    # the package a qualified name gives is respected: no fit outside ferlib.methods.ahm.sae
+    assert candidates("ferlib.methods.ahm.sae.fit", objects) == ["ferlib.methods.ahm.sae.SemanticClassifier.fit"]

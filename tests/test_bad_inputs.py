@@ -97,7 +97,7 @@ def _load_fit(folder):
 
 
 def _load_vaegan_resume(folder):
-    from ferlib.models.vaegan import VAEGAN, VAEGANConfig, train_vaegan
+    from ferlib.methods.latent_aug.vaegan import VAEGAN, VAEGANConfig, train_vaegan
 
     train_vaegan(VAEGAN(VAEGANConfig(latent_dim=2, image_size=8, width=1)),
                  faces(4, 0, size=8), 1, batch_size=4, checkpoint_dir=folder, device="cpu",
@@ -105,7 +105,7 @@ def _load_vaegan_resume(folder):
 
 
 def _load_vaegan(folder):
-    from ferlib.models.vaegan import load_vaegan
+    from ferlib.methods.latent_aug.vaegan import load_vaegan
 
     load_vaegan(folder / "vaegan_last.pt")
 
@@ -201,7 +201,7 @@ def _ckpt_other_val_labels(tmp):
 
 
 def _ckpt_other_loss(tmp):
-    from ferlib.models.cucn import CUCNLoss
+    from ferlib.methods.cucn.model import CUCNLoss
 
     fit_tiny(tmp, loss_fn=CUCNLoss([1.0, 1.0, 1.0], mix=False))
     fit_tiny(tmp, loss_fn=CUCNLoss([1.0, 2.0, 1.0], mix=False))
@@ -220,7 +220,7 @@ def _ckpt_other_momentum(tmp):
 
 
 def _vaegan_other_data(tmp):
-    from ferlib.models.vaegan import VAEGAN, VAEGANConfig, train_vaegan
+    from ferlib.methods.latent_aug.vaegan import VAEGAN, VAEGANConfig, train_vaegan
 
     cfg = VAEGANConfig(latent_dim=2, image_size=8, width=1)
     kw = dict(batch_size=4, checkpoint_dir=tmp, device="cpu", progress=False)
@@ -229,20 +229,20 @@ def _vaegan_other_data(tmp):
 
 
 def _scoreboard_missing_folder(tmp):
-    from ferlib.scoreboard import scoreboard
+    from ferlib.book.scoreboard import scoreboard
 
     scoreboard(tmp / "recrods")
 
 
 def _scoreboard_empty_folder(tmp):
-    from ferlib.scoreboard import scoreboard
+    from ferlib.book.scoreboard import scoreboard
 
     (tmp / "records").mkdir()
     scoreboard(tmp / "records")
 
 
 def _scoreboard_record_without_metrics(tmp):
-    from ferlib.scoreboard import scoreboard
+    from ferlib.book.scoreboard import scoreboard
 
     record(tmp / "records", "good.json", **GOOD)
     record(tmp / "records" / "cpu", "half.json", **{k: v for k, v in GOOD.items() if k != "metrics"})
@@ -258,7 +258,7 @@ def _records_metrics_not_an_object(tmp):
 
 
 def _chapter05_unreadable_record(tmp):
-    from ferlib.models.ean_experiment import load_noisy_records
+    from ferlib.methods.ean.experiment import load_noisy_records
 
     record(tmp / "records", "good.json", **GOOD)
     (tmp / "records" / "cut.json").write_text(json.dumps(GOOD)[:40])
@@ -266,7 +266,7 @@ def _chapter05_unreadable_record(tmp):
 
 
 def _chapter05_missing_folder(tmp):
-    from ferlib.models.ean_experiment import load_noisy_records
+    from ferlib.methods.ean.experiment import load_noisy_records
 
     load_noisy_records(tmp / "no-records")
 
@@ -280,14 +280,14 @@ def _compare_read_also_mistyped(tmp):
 
 def _train_baseline_epochs_zero(tmp):
     from ferlib.data import load_splits
-    from ferlib.train.baseline import train_baseline
+    from ferlib.methods.baseline.experiment import train_baseline
 
     splits = load_splits("synthfacs", profile="smoke")
     train_baseline(splits, "smoke", "cpu", 0, results_path=tmp, epochs=0, progress=False)
 
 
 def _cli(argv):
-    from ferlib.train.__main__ import main
+    from ferlib.methods.baseline.__main__ import main
 
     try:
         main(argv)
@@ -297,7 +297,7 @@ def _cli(argv):
 
 def _weights(fn, bad):
     def run(tmp):
-        from ferlib.models.cucn import CUCNLoss, cucn_loss_fn, mixing_loss, weighted_cross_entropy
+        from ferlib.methods.cucn.model import CUCNLoss, cucn_loss_fn, mixing_loss, weighted_cross_entropy
 
         logits, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
         w = torch.tensor(bad)
@@ -320,7 +320,7 @@ WEIGHTS = {"negative": ([1.0, -0.5, 1.0], r"class_weight\[1\] = -0.5.*cannot be 
 
 def _cov(method, cov):
     def run(tmp):
-        from ferlib.augment import sample_latent
+        from ferlib.methods.latent_aug import sample_latent
 
         sample_latent(torch.zeros(2, 3), torch.tensor(cov), s=1.0, n=2, method=method)
     return run
@@ -372,13 +372,13 @@ CATALOGUE = [
      r"records folder .*recrods does not exist"),
     # 6. training arguments
     ("train_baseline epochs=0", _train_baseline_epochs_zero, ValueError, r"epochs must be >= 1, got 0"),
-    ("python -m ferlib.train --epochs 0", lambda t: _cli(["--epochs", "0", "--out", str(t)]),
+    ("python -m ferlib.methods.baseline --epochs 0", lambda t: _cli(["--epochs", "0", "--out", str(t)]),
      ValueError, r"exit 2"),
-    ("python -m ferlib.train --out <a file>", lambda t: (t / "f").write_text("x") and _cli(
+    ("python -m ferlib.methods.baseline --out <a file>", lambda t: (t / "f").write_text("x") and _cli(
         ["--out", str(t / "f")]), ValueError, r"exit 2"),
-    ("python -m ferlib.train --data-root missing", lambda t: _cli(
+    ("python -m ferlib.methods.baseline --data-root missing", lambda t: _cli(
         ["--dataset", "fer2013", "--data-root", str(t / "nope"), "--out", str(t)]), ValueError, r"exit 2"),
-    ("python -m ferlib.train --data-root with synthfacs", lambda t: _cli(
+    ("python -m ferlib.methods.baseline --data-root with synthfacs", lambda t: _cli(
         ["--data-root", str(t), "--out", str(t)]), ValueError, r"exit 2"),
     # 7. class weights
     *[(f"{fn} class_weight {kind}", _weights(fn, bad), ValueError, match)
@@ -415,19 +415,19 @@ CLI_ERRORS = {
 @pytest.mark.parametrize("case", list(CLI_ERRORS))
 def test_training_cli_refuses_before_any_work(tmp_path, monkeypatch, capsys, case):
     import ferlib.data
-    import ferlib.train.baseline
+    import ferlib.methods.baseline.experiment
 
     def no_work(*a, **k):
         raise AssertionError("work started before the arguments were checked")
 
     monkeypatch.setattr(ferlib.data, "load_splits", no_work)
-    monkeypatch.setattr(ferlib.train.baseline, "train_baseline", no_work)
+    monkeypatch.setattr(ferlib.methods.baseline.experiment, "train_baseline", no_work)
     (tmp_path / "file").write_text("x")
     argv, message = CLI_ERRORS[case]
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "out")]
-    from ferlib.train.__main__ import main
+    from ferlib.methods.baseline.__main__ import main
 
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -438,7 +438,7 @@ def test_training_cli_refuses_before_any_work(tmp_path, monkeypatch, capsys, cas
 def test_scoreboard_cli_with_a_mistyped_folder_keeps_the_page(tmp_path):
     page = tmp_path / "scoreboard.md"
     page.write_text("the committed page\n")
-    proc = subprocess.run([sys.executable, "-m", "ferlib.scoreboard", "--records",
+    proc = subprocess.run([sys.executable, "-m", "ferlib.book.scoreboard", "--records",
                            str(tmp_path / "book" / "recrods"), "--out", str(page)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
@@ -448,7 +448,7 @@ def test_scoreboard_cli_with_a_mistyped_folder_keeps_the_page(tmp_path):
 
 def test_records_counts_json_files_that_are_not_records(tmp_path, capsys):
     from ferlib.records import load_records
-    from ferlib.scoreboard import write_page
+    from ferlib.book.scoreboard import write_page
 
     record(tmp_path / "records", "good.json", **GOOD)
     record(tmp_path / "records" / "checkpoints", "vaegan_config.json", latent_dim=4)
@@ -477,7 +477,7 @@ def test_fer2013_rows_with_odd_whitespace_parse_to_the_same_pixels(tmp_path):
 # ------------------------------------------------- ferlib-book from the wrong folder
 def test_book_outside_its_folder_names_the_root_and_refuses_committed_writes(tmp_path, monkeypatch,
                                                                               capsys):
-    from ferlib import book
+    from ferlib.book import runner as book
 
     def no_execution(*a, **k):          # nothing may run (with the old code it would)
         raise AssertionError("a notebook was executed")

@@ -138,7 +138,7 @@ def test_table_rows_are_runnable_but_not_in_the_comparison(records, tmp_path):
 
 def test_parameter_counts_build_what_the_runners_train():
     # count_parameters builds through the runners' own builders, options included
-    from ferlib.augment.experiment import build_dan_model
+    from ferlib.methods.latent_aug.experiment import build_dan_model
     from ferlib.train.recording import count_trainable
     s = _tiny_splits()
     assert compare.count_parameters("dan", s) == count_trainable(build_dan_model(s))

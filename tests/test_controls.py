@@ -19,8 +19,8 @@ def test_one_hot_sae_by_hand():
     """X = I (one image per class), S = one-hot = I: every feature column has norm 1 (scale 1),
     A = I, B = lam I, C = (1 + lam) I, so (1 + lam) W = (1 + lam) I and W = I for every lam.
     The code of a test x is x itself and its cosine distance to e_c is 1 - x_c / ||x||."""
-    from ferlib.ahm.experiment import one_hot_prototypes
-    from ferlib.sae import SemanticClassifier
+    from ferlib.methods.ahm.experiment import one_hot_prototypes
+    from ferlib.methods.ahm.sae import SemanticClassifier
 
     P = one_hot_prototypes(3)
     np.testing.assert_array_equal(P, np.eye(3))
@@ -35,8 +35,8 @@ def test_one_hot_sae_by_hand():
 
 def test_one_hot_control_is_the_argmax_of_a_linear_head():
     """With one-hot prototypes the nearest prototype by cosine is the argmax of the codes."""
-    from ferlib.ahm.experiment import one_hot_prototypes
-    from ferlib.sae import SemanticClassifier
+    from ferlib.methods.ahm.experiment import one_hot_prototypes
+    from ferlib.methods.ahm.sae import SemanticClassifier
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 5)), np.arange(60) % 3
@@ -62,7 +62,7 @@ def _adversarial_feats(rng):
 
 
 def test_logreg_C_is_chosen_on_val_not_on_test():
-    from ferlib.ahm.experiment import logreg_sweep, select_on_val
+    from ferlib.methods.ahm.experiment import logreg_sweep, select_on_val
 
     feats = _adversarial_feats(np.random.default_rng(0))
     sweep, models = logreg_sweep(feats, Cs=(1e-6, 10.0), class_names=["a", "b", "c"])
@@ -77,7 +77,7 @@ def test_logreg_C_is_chosen_on_val_not_on_test():
 
 
 def test_ahm_controls_records_carry_predictions_and_val_choice():
-    from ferlib.ahm.experiment import GridEdgeWarning, ahm_controls
+    from ferlib.methods.ahm.experiment import GridEdgeWarning, ahm_controls
 
     feats = _adversarial_feats(np.random.default_rng(1))
     with pytest.warns(GridEdgeWarning):
@@ -107,9 +107,9 @@ def test_run_ahm_experiment_writes_a_record_per_control(tmp_path, monkeypatch):
 
     import ferlib.records
     import ferlib.train
-    import ferlib.train.baseline
-    from ferlib.ahm import load_hierarchy
-    from ferlib.ahm.experiment import AHM_METHODS, load_ahm_records, run_ahm_experiment
+    import ferlib.methods.baseline.experiment
+    from ferlib.methods.ahm import load_hierarchy
+    from ferlib.methods.ahm.experiment import AHM_METHODS, load_ahm_records, run_ahm_experiment
     from ferlib.metrics import classification_metrics
 
     names = list(load_hierarchy().classes)
@@ -136,7 +136,7 @@ def test_run_ahm_experiment_writes_a_record_per_control(tmp_path, monkeypatch):
     base_m = classification_metrics(feats["test"][1], np.zeros(70, int), class_names=names)
     monkeypatch.setattr(ferlib.train, "evaluate", lambda *a, **k: base_m)
     backbone = torch.nn.Linear(10, len(names))   # features 10 -> scores: 10 K + K parameters
-    monkeypatch.setattr(ferlib.train.baseline, "load_or_train_baseline",
+    monkeypatch.setattr(ferlib.methods.baseline.experiment, "load_or_train_baseline",
                         lambda *a, **k: SimpleNamespace(model=backbone, record_path=None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -172,8 +172,8 @@ def test_single_image_eval_equals_batch_eval_when_A_is_I(tau1, equal):
     (a complete graph): the scores differ."""
     from conftest import TinyBackbone
 
-    from ferlib.models.ean import EANConfig, build_ean, ean_predict_batch
-    from ferlib.models.ean_experiment import single_image_metrics
+    from ferlib.methods.ean.model import EANConfig, build_ean, ean_predict_batch
+    from ferlib.methods.ean.experiment import single_image_metrics
     from ferlib.train import evaluate
 
     torch.manual_seed(0)
@@ -193,7 +193,7 @@ def test_noisy_label_experiment_writes_the_single_image_record(tmp_path):
     same params, so ferlib.records.select finds them side by side."""
     from types import SimpleNamespace
 
-    from ferlib.models.ean_experiment import noisy_label_experiment
+    from ferlib.methods.ean.experiment import noisy_label_experiment
     from ferlib.records import read_record, select
 
     splits = SimpleNamespace(train=_toy_faces(48, 1, "train", 16), val=_toy_faces(24, 2, "val", 16),
@@ -216,7 +216,7 @@ def test_matched_resampling_has_the_latent_runs_draws_per_class():
     of each batch replaced in epochs 1-2 (epoch 3 clean): 4 rows x 4 batches x 2 epochs = 32
     replaced rows in each run, the same rows, so the same count per class; the control's
     replacements are real images of the row's class (pixel value 40 c + i, i < 10)."""
-    from ferlib.augment import (LatentAugmentation, MatchedResampling, class_latent_stats,
+    from ferlib.methods.latent_aug import (LatentAugmentation, MatchedResampling, class_latent_stats,
                                 clean_epochs_from)
     from ferlib.data.dataset import FaceDataset
     from ferlib.train.samplers import DistributedClassBalancedSampler

@@ -1,4 +1,4 @@
-"""Tests for ferlib.models.cucn (class weights, RUL mixing, CUCN loss) and the CBAM option of
+"""Tests for ferlib.methods.cucn.model (class weights, RUL mixing, CUCN loss) and the CBAM option of
 the backbones. Hand-checkable numbers; tiny tensors (whole file runs in a few seconds)."""
 import math
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ferlib.models.cucn import (CUCN, CUCNLoss, build_cucn, class_weights, cucn_loss_fn,
+from ferlib.methods.cucn.model import (CUCN, CUCNLoss, build_cucn, class_weights, cucn_loss_fn,
                                 mix_features, mixing_loss, mixing_weights, predict_fn,
                                 relative_uncertainty, resolve_class_weights,
                                 weighted_cross_entropy)
@@ -377,7 +377,7 @@ def test_cucn_trains_with_fit(tmp_path):
 
 
 def test_table2_ladder_and_method_names():
-    from ferlib.models.cucn_experiment import table2_variants
+    from ferlib.methods.cucn.experiment import table2_variants
 
     # the mixing reading (default): the no-mixing base as an extra row, then mixing in every rung
     full = table2_variants()
@@ -415,7 +415,7 @@ def test_cbam_sits_after_bn2_and_before_the_residual_add():
 
 def test_full_profile_classifier_lr_is_five_times_the_backbone():
     from ferlib.config import PROFILES
-    from ferlib.models.cucn_experiment import HEAD_LR_FACTOR, head_parameters, optimizer_factory
+    from ferlib.methods.cucn.experiment import HEAD_LR_FACTOR, head_parameters, optimizer_factory
 
     model = tiny_cucn()
     opt = optimizer_factory(model, 1e-4, HEAD_LR_FACTOR)(model.parameters())
@@ -431,7 +431,7 @@ def test_full_profile_classifier_lr_is_five_times_the_backbone():
 def test_paper_recipe_sets_the_head_lr_and_the_decay(monkeypatch, tmp_path):
     import ferlib.train
     from ferlib.config import get_profile
-    from ferlib.models import cucn_experiment as exp
+    from ferlib.methods.cucn import experiment as exp
 
     seen = {}
 
@@ -464,7 +464,7 @@ def test_paper_recipe_sets_the_head_lr_and_the_decay(monkeypatch, tmp_path):
 
 
 def test_chapter_helpers():
-    from ferlib.models.cucn_experiment import class_gap, extreme_samples, hand_case
+    from ferlib.methods.cucn.experiment import class_gap, extreme_samples, hand_case
 
     most, least = extreme_samples([0.3, 0.9, 0.1, 0.5], k=2)
     assert most.tolist() == [1, 3] and least.tolist() == [2, 0]
@@ -476,7 +476,7 @@ def test_chapter_helpers():
 
 
 def test_committed_table2_reads_the_ladder_records(tmp_path):
-    from ferlib.models.cucn_experiment import committed_table2, load_table2_records
+    from ferlib.methods.cucn.experiment import committed_table2, load_table2_records
     from ferlib.records import write_record
 
     def rec(folder, method, acc, **params):
@@ -501,8 +501,8 @@ def test_committed_table2_reads_the_ladder_records(tmp_path):
 
 def test_mixing_state_on_two_faces():
     from ferlib.data.dataset import FaceDataset
-    from ferlib.models.cucn import relative_uncertainty
-    from ferlib.models.cucn_experiment import mixing_state
+    from ferlib.methods.cucn.model import relative_uncertainty
+    from ferlib.methods.cucn.experiment import mixing_state
 
     rng = np.random.default_rng(0)
     ds = FaceDataset(rng.integers(0, 255, (6, 16, 16), dtype=np.uint8), np.array([0, 1, 2, 0, 1, 2]),

@@ -1,11 +1,11 @@
-"""Tests of ferlib.models.dan: shapes, the affinity and partition losses, the loss_fn."""
+"""Tests of ferlib.methods.dan.model: shapes, the affinity and partition losses, the loss_fn."""
 import math
 
 import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.models.dan import (DAN, AffinityLoss, ChannelAttention, DANConfig, SpatialAttention,
+from ferlib.methods.dan.model import (DAN, AffinityLoss, ChannelAttention, DANConfig, SpatialAttention,
                                dan_loss_fn, partition_loss)
 
 
@@ -105,7 +105,7 @@ def test_bad_inputs():
 
 def test_build_dan_on_ferlib_backbone():
     pytest.importorskip("ferlib.models.backbones", reason="ferlib.models.backbones not written yet")
-    from ferlib.models.dan import build_dan
+    from ferlib.methods.dan.model import build_dan
 
     model = build_dan(7, "smallcnn", width=8).eval()
     out = model.forward_all(torch.rand(2, 1, 48, 48))

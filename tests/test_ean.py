@@ -1,5 +1,5 @@
 """EAN (Du et al.) Eq. 3-8 pinned on a hand-made batch of 4 features, the warm-up schedule,
-inference modes, bad input, and the invariant feature generator (ferlib.models.ean / invariant).
+inference modes, bad input, and the invariant feature generator (ferlib.methods.ean.model / invariant).
 
 The hand batch: 2-D vectors at 0, 60, 120 and 180 degrees with different norms, so
 
@@ -17,11 +17,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.models.ean import (EAN, EANConfig, EANLoss, GCN, adj_loss, adjacency,
+from ferlib.methods.ean.model import (EAN, EANConfig, EANLoss, GCN, adj_loss, adjacency,
                                cosine_similarity_matrix, ean_loss_fn, ean_predict_batch,
                                ean_predict_single, graph_active, hard_adjacency, label_mask,
                                normalized_adjacency, soft_adjacency)
-from ferlib.models.invariant import (InvariantBackbone, InvariantConfig, InvariantLoss,
+from ferlib.methods.ean.invariant import (InvariantBackbone, InvariantConfig, InvariantLoss,
                                      grad_reverse, nuisance_targets, pair_consistency)
 
 S3 = math.sqrt(3.0)
@@ -320,7 +320,7 @@ def test_batch_centring_spreads_cosines():
 
 # ------------------------------------------------------------------ chapter helpers
 def test_edge_stats_sweep_and_hand_example():
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import experiment as exp
     st = exp.edge_stats(PATH, [0, 0, 0, 1])          # edges 01, 12, 23; same pairs 01, 02, 12
     assert st["precision"] == pytest.approx(2 / 3) and st["recall"] == pytest.approx(2 / 3)
     assert st["edges"] == 3 and st["mean_degree"] == pytest.approx(1.5)
@@ -337,7 +337,7 @@ def test_edge_stats_sweep_and_hand_example():
 
 
 def test_load_noisy_records_reads_the_comparison_grid(tmp_path):
-    from ferlib.models.ean_experiment import load_noisy_records
+    from ferlib.methods.ean.experiment import load_noisy_records
     from ferlib.records import write_record
 
     def rec(folder, method, rate, acc, **params):
@@ -371,7 +371,7 @@ class _NoTestSplits:
 
 def test_tuning_reads_validation_only_and_picks_by_accuracy():
     from ferlib.data.dataset import FaceDataset
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import experiment as exp
     rng = np.random.default_rng(0)
     mk = lambda n, split: FaceDataset(rng.integers(0, 255, (n, 16, 16), dtype=np.uint8),
                                       np.arange(n) % 3, ("a", "b", "c"), "toy", split)
@@ -396,8 +396,8 @@ def test_tuning_reads_validation_only_and_picks_by_accuracy():
 def test_one_default_per_threshold():
     import inspect
 
-    from ferlib.models import ean as ean_mod
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import model as ean_mod
+    from ferlib.methods.ean import experiment as exp
     assert EANConfig().tau1 == ean_mod.DEFAULT_TAU1 and EANConfig().tau2 == ean_mod.DEFAULT_TAU2
     sig = inspect.signature(exp.noisy_label_experiment).parameters
     assert sig["tau1"].default is None and sig["tau2"].default is ean_mod.DEFAULT_TAU2
@@ -406,7 +406,7 @@ def test_one_default_per_threshold():
 def test_noisy_table_without_the_paper_column():
     import pandas as pd
 
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import experiment as exp
 
     results = pd.DataFrame({"dataset": ["synthfacs"] * 2, "method": ["ean", "scn"],
                             "noise_rate": [0.1, 0.1], "accuracy": [0.5, 0.4],
@@ -420,8 +420,8 @@ def test_noisy_table_without_the_paper_column():
 def test_one_default_for_alpha():
     import inspect
 
-    from ferlib.models import ean as ean_mod
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import model as ean_mod
+    from ferlib.methods.ean import experiment as exp
     assert ean_mod.DEFAULT_ALPHA == 0.1 and EANConfig().alpha == ean_mod.DEFAULT_ALPHA  # paper's
     for fn in (ean_mod.adj_loss, exp.noisy_label_experiment, exp.tune_thresholds):
         assert inspect.signature(fn).parameters["alpha"].default is ean_mod.DEFAULT_ALPHA, fn
@@ -429,7 +429,7 @@ def test_one_default_for_alpha():
 
 def test_live_sizes_follow_the_profile_field_not_its_name():
     from ferlib.config import get_profile
-    from ferlib.models import ean_experiment as exp
+    from ferlib.methods.ean import experiment as exp
     smoke, cpu = get_profile("smoke"), get_profile("cpu")
     assert smoke.short_live_runs and not cpu.short_live_runs and not get_profile("full").short_live_runs
     assert exp.live_sizes("smoke") == {"train_cap": 256, "n_test": 140,

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 import yaml
 
-from ferlib import book
+from ferlib.book import runner as book
 from ferlib.config import PROFILES
 
 os.environ.setdefault("MPLBACKEND", "Agg")

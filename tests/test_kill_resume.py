@@ -96,7 +96,7 @@ CHILD = textwrap.dedent('''
         torch.save({"history": hist.to_dict(orient="list"),
                     "state": res.model.state_dict()}, out)
     else:
-        import ferlib.models.vaegan as vg
+        import ferlib.methods.latent_aug.vaegan as vg
 
         if mode == "kill-mid-epoch":
             real_losses = vg.vaegan_losses

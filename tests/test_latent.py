@@ -1,10 +1,10 @@
-"""Tests of ferlib.augment (class latent statistics, the z' sampler, batch replacement)."""
+"""Tests of ferlib.methods.latent_aug (class latent statistics, the z' sampler, batch replacement)."""
 import numpy as np
 import pytest
 import torch
 from conftest import ConstantVAE
 
-from ferlib.augment import (LatentAugmentation, augment_batch, class_latent_stats,
+from ferlib.methods.latent_aug import (LatentAugmentation, augment_batch, class_latent_stats,
                             clean_epochs_from, matrix_sqrt, sample_latent)
 
 SIGMA = torch.tensor([[2.0, 0.6, 0.0],
@@ -142,7 +142,7 @@ def test_augment_batch_replaces_the_documented_share_and_keeps_labels():
 
 
 def test_chapter_sampler_check_and_paper_table():
-    from ferlib.augment import experiment as ex
+    from ferlib.methods.latent_aug import experiment as ex
 
     chk = ex.sampler_check(s=0.5, n=20000, seed=0).set_index("method")
     assert (chk["max_err_vs_theory"] < 0.06).all()
@@ -157,7 +157,7 @@ def test_chapter_sampler_check_and_paper_table():
 
 
 def test_committed_table1_rows_and_paper_columns(tmp_path):
-    from ferlib.augment.experiment import committed_table1
+    from ferlib.methods.latent_aug.experiment import committed_table1
     from ferlib.records import write_record
 
     def rec(folder, method, acc, **params):

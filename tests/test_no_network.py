@@ -42,11 +42,11 @@ def test_data_models_and_training_need_no_network(tmp_path, monkeypatch, no_netw
     monkeypatch.setenv("FERLIB_CACHE", str(tmp_path / "cache"))
     from ferlib.data import load_image_folders, load_splits, make_synthfacs
     from ferlib.models import BACKBONES, build_backbone
-    from ferlib.models.cucn import build_cucn
-    from ferlib.models.dan import build_dan
-    from ferlib.models.ean import build_ean
-    from ferlib.models.scn import build_scn
-    from ferlib.models.vaegan import VAEGAN, VAEGANConfig, train_vaegan
+    from ferlib.methods.cucn.model import build_cucn
+    from ferlib.methods.dan.model import build_dan
+    from ferlib.methods.ean.model import build_ean
+    from ferlib.methods.ean.scn import build_scn
+    from ferlib.methods.latent_aug.vaegan import VAEGAN, VAEGANConfig, train_vaegan
     from ferlib.train import fit
 
     # data layer: a FER2013 CSV, image folders, SynthFACS

@@ -150,11 +150,11 @@ def test_a_ratio_1_record_is_natural_for_no_reader(tmp_path):
     """A record of ``--imbalance 1`` (a balanced subsample of the training split) copied beside
     the natural runs is counted by none of compare, the chapters' loaders or the scoreboard."""
     from ferlib import compare
-    from ferlib.ahm.experiment import load_ahm_records
-    from ferlib.augment.experiment import committed_table1
-    from ferlib.models.cucn_experiment import load_table2_records
-    from ferlib.models.ean_experiment import load_noisy_records
-    from ferlib.scoreboard import scoreboard
+    from ferlib.methods.ahm.experiment import load_ahm_records
+    from ferlib.methods.latent_aug.experiment import committed_table1
+    from ferlib.methods.cucn.experiment import load_table2_records
+    from ferlib.methods.ean.experiment import load_noisy_records
+    from ferlib.book.scoreboard import scoreboard
 
     for method in ("ahm", "baseline", "latent-aug", "cucn", "ean"):
         _cell_record(tmp_path, method, 0, 0.40, noise_rate=0.0)               # natural, clean

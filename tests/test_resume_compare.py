@@ -43,11 +43,11 @@ def test_checkpoint_folders_of_different_runs_differ():
 def test_every_training_of_a_run_gets_its_own_subfolder(monkeypatch, tmp_path):
     """Each runner, its chapter functions stubbed: the checkpoint folders it hands down are
     inside the run's folder and differ from one another."""
-    import ferlib.augment.experiment as aug
-    import ferlib.augment.latent as latent
-    import ferlib.models.cucn_experiment as cucn
-    import ferlib.models.ean_experiment as ean
-    import ferlib.train.baseline as baseline
+    import ferlib.methods.latent_aug.experiment as aug
+    import ferlib.methods.latent_aug.latent as latent
+    import ferlib.methods.cucn.experiment as cucn
+    import ferlib.methods.ean.experiment as ean
+    import ferlib.methods.baseline.experiment as baseline
 
     seen = []
 
@@ -67,7 +67,7 @@ def test_every_training_of_a_run_gets_its_own_subfolder(monkeypatch, tmp_path):
     monkeypatch.setattr(ean, "noisy_label_experiment",
                         spy("noisy_label_experiment", pd.DataFrame({"record": []})))
     monkeypatch.setattr(cucn, "run_variant", spy("run_variant", SimpleNamespace(record_path=None)))
-    monkeypatch.setattr("ferlib.ahm.experiment.run_ahm_experiment",
+    monkeypatch.setattr("ferlib.methods.ahm.experiment.run_ahm_experiment",
                         lambda *a, **k: SimpleNamespace(record_path=None))
     splits = SimpleNamespace(train=SimpleNamespace(name="synthfacs", class_names=CLASSES))
     trainings = {}

@@ -1,4 +1,4 @@
-"""ferlib.sae: the SAE Sylvester solve (AHM Eq. 6-9) by three solvers, the singular case, and
+"""ferlib.methods.ahm.sae: the SAE Sylvester solve (AHM Eq. 6-9) by three solvers, the singular case, and
 the cosine nearest-prototype classifier (Eq. 10). Chapter 03_ahm_semantic_space."""
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ferlib.sae import (SemanticClassifier, SingularSylvesterWarning, cosine_distances,
+from ferlib.methods.ahm.sae import (SemanticClassifier, SingularSylvesterWarning, cosine_distances,
                         feature_scale, fit_projection, sylvester_residual)
 
 

@@ -1,5 +1,5 @@
 """SCN (Wang et al. 2020) rank regularisation, relabelling rule and table, and the SCN/EAN
-label-noise protocol (ferlib.models.scn, ferlib.data.flip_labels)."""
+label-noise protocol (ferlib.methods.ean.scn, ferlib.data.flip_labels)."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.models.scn import (RANK_MARGIN, SCN, SCNConfig, SCNLoss, rank_margin_for,
+from ferlib.methods.ean.scn import (RANK_MARGIN, SCN, SCNConfig, SCNLoss, rank_margin_for,
                                rank_regularization, relabel, scn_loss_fn)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ferlib.records import encode_labels
-from ferlib.scoreboard import load_claims, render_markdown, scoreboard
+from ferlib.book.scoreboard import render_markdown, scoreboard
+from ferlib.claims import load_claims
 from ferlib.stats import Estimate, verdict
 
 REQUIRED = {"id", "paper", "where", "dataset", "metric", "kind", "claimed", "setup", "ours"}
@@ -174,20 +175,20 @@ def test_committed_page_is_up_to_date(tmp_path):
     """book/scoreboard.md is what the committed records give today, verdicts recomputed."""
     from pathlib import Path
 
-    from ferlib.scoreboard import BOOK_RECORDS
+    from ferlib.book.scoreboard import BOOK_RECORDS
     root = Path(__file__).resolve().parents[1]
     page = root / "book" / "scoreboard.md"
     fresh = render_markdown(scoreboard(root / BOOK_RECORDS), root / BOOK_RECORDS, page.parent,
                             shown_as=BOOK_RECORDS)
     assert page.read_text() == fresh, \
-        "book/scoreboard.md is stale: run python -m ferlib.scoreboard"
+        "book/scoreboard.md is stale: run python -m ferlib.book.scoreboard"
 
 
 def test_every_verdict_on_the_page_follows_from_its_interval():
     """Read back from the page, each row's interval and verdict obey ferlib.stats.verdict."""
     from pathlib import Path
 
-    from ferlib.scoreboard import TOLERANCE
+    from ferlib.book.scoreboard import TOLERANCE
     rows = [line for line in (Path(__file__).resolve().parents[1] / "book" / "scoreboard.md"
                               ).read_text().splitlines() if line.startswith("| ")][1:]
     claims = {(c["paper"], c["where"], c["dataset"], c["setup"], c["metric"]): c
@@ -214,9 +215,9 @@ def test_every_verdict_on_the_page_follows_from_its_interval():
 
 
 def test_claimed_values_feed_the_chapter_tables():
-    from ferlib.augment.experiment import PAPER_TABLE1
-    from ferlib.models.cucn_experiment import PAPER_TABLE2
-    from ferlib.scoreboard import claimed
+    from ferlib.methods.latent_aug.experiment import PAPER_TABLE1
+    from ferlib.methods.cucn.experiment import PAPER_TABLE2
+    from ferlib.claims import claimed
 
     assert claimed("li-r34-none-acc", "cucn-t2-r18ms-w-cbam-min") == {
         "li-r34-none-acc": 70.21, "cucn-t2-r18ms-w-cbam-min": 59.0}

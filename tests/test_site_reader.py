@@ -1,7 +1,7 @@
 """The website as a reader sees it: equations typeset (MathJax served with the site) and checked,
 papermill's injected cell hidden with its values said once.
 
-Pure tests: the site check's inspection of a rendered page (:func:`ferlib.sitecheck.inspect_rendered`,
+Pure tests: the site check's inspection of a rendered page (:func:`ferlib.book.sitecheck.inspect_rendered`,
 on HTML strings) and the runner's staging (:func:`ferlib.book.show_parameters_once`,
 :func:`ferlib.book.serve_mathjax`). One browser test (marked ``slow``, about 20 s) builds a small
 book with Jupyter Book, MathJax served from the pinned local copy, one page of good math, one of
@@ -19,8 +19,8 @@ import nbformat
 import pytest
 import yaml
 
-from ferlib import book
-from ferlib.sitecheck import check_site, inspect_rendered
+from ferlib.book import runner as book
+from ferlib.book.sitecheck import check_site, inspect_rendered
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """The site check reads the table of contents in its order (root, then every chapter)."""
 from pathlib import Path
 
-from ferlib.sitecheck import (_error_source, _is_local, notebooks_with_images,
+from ferlib.book.sitecheck import (_error_source, _is_local, notebooks_with_images,
                               notebooks_with_widgets, toc_pages)
 
 ROOT = Path(__file__).resolve().parents[1]

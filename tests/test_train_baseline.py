@@ -1,4 +1,4 @@
-"""train_baseline / load_or_train_baseline and the ``python -m ferlib.train`` command line, on
+"""train_baseline / load_or_train_baseline and the ``python -m ferlib.methods.baseline`` command line, on
 tiny random splits (16x16 faces, small CNN of width 4, one epoch)."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from ferlib.data.dataset import FaceDataset
 from ferlib.data.labels import BASIC7
 from ferlib.data.splits import Splits
 from ferlib.records import load_records, predictions_of
-from ferlib.train.__main__ import main
-from ferlib.train.baseline import load_or_train_baseline, train_baseline
+from ferlib.methods.baseline.__main__ import main
+from ferlib.methods.baseline.experiment import load_or_train_baseline, train_baseline
 
 TINY = PROFILES["smoke"].replace(name="smoke", width=4, epochs=1, batch_size=32)
 
@@ -75,7 +75,7 @@ def test_cli_writes_one_record(tmp_path, monkeypatch, capsys):
     assert out["world_size"] == 1 and out["best_epoch"] == 1
     recs = load_records(tmp_path)
     assert list(recs["method"]) == ["baseline"] and list(recs["seed"]) == [2]
-    assert "ferlib.train" in " ".join(recs["source"].astype(str))
+    assert "ferlib.methods.baseline" in " ".join(recs["source"].astype(str))
 
 
 def test_cli_rejects_unknown_profile(capsys):

@@ -1,4 +1,4 @@
-"""Tests of ferlib.models.vaegan: shapes, losses on hand cases, resume, errors."""
+"""Tests of ferlib.methods.latent_aug.vaegan: shapes, losses on hand cases, resume, errors."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ferlib.data.dataset import FaceDataset
-from ferlib.models.vaegan import (VAEGAN, PerceptualLoss, VAEGANConfig, hinge_d_loss, hinge_g_loss,
+from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANConfig, hinge_d_loss, hinge_g_loss,
                                   kl_divergence, kl_weight_at, load_vaegan, train_vaegan, vaegan_config)
 
 TINY = VAEGANConfig(latent_dim=4, image_size=16, width=2)

@@ -3,7 +3,7 @@
 sphinx-thebe and sphinx-togglebutton's inline configuration scripts reach each page twice in a
 Jupyter Book build (once with file name None, once with ""), so every page declared ``const THEBE_JS_URL``
 twice and the browser stopped with "Identifier 'THEBE_JS_URL' has already been declared"
-(found by ``python -m ferlib.sitecheck``). Dropping repeats at page render keeps the first
+(found by ``python -m ferlib.book.sitecheck``). Dropping repeats at page render keeps the first
 occurrence, hence the order the extensions asked for.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Models of the book: shared backbones and CBAM (notebooks/02_baseline,
-notebooks/06_uncertainty_and_imbalance) and the method modules (``dan``, ``ean``, ``scn``,
-``cucn``, ``vaegan``, ... imported as submodules, e.g. ``from ferlib.models.cucn import ...``)."""
+"""The shared models of the core: backbones and CBAM (notebooks/02_baseline,
+notebooks/06_uncertainty_and_imbalance). Each method's own model lives in its package under
+:mod:`ferlib.methods` (e.g. ``from ferlib.methods.cucn import CUCN``)."""
 from ferlib.models.backbones import (BACKBONES, STEMS, BackboneConfig, CBAMBasicBlock,
                                      CBAMBottleneck, FERResNet, LoadReport, SmallCNN,
                                      build_backbone, default_stem, extract_state_dict,

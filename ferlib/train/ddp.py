@@ -30,7 +30,7 @@ Commands
 --------
 One machine, all its GPUs (NCCL)::
 
-    torchrun --standalone --nproc_per_node=gpu -m ferlib.train \\
+    torchrun --standalone --nproc_per_node=gpu -m ferlib.methods.baseline \\
         --dataset fer2013 --data-root ../shared/data/fer2013 --profile full --out book/records/full
 
 Several machines (run on each node; ``--node_rank`` 0..N-1, the same rendezvous endpoint =
@@ -38,11 +38,11 @@ host:port of node 0, reachable from all nodes)::
 
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=$NODE_RANK \\
         --rdzv_backend=c10d --rdzv_endpoint=$MASTER_HOST:29500 --rdzv_id=ferlib-fer2013 \\
-        -m ferlib.train --dataset fer2013 --data-root /data/fer2013 --profile full --out records/full
+        -m ferlib.methods.baseline --dataset fer2013 --data-root /data/fer2013 --profile full --out records/full
 
 CPU only, 2 processes (gloo; what the test does)::
 
-    torchrun --standalone --nproc_per_node=2 -m ferlib.train --dataset synthfacs \\
+    torchrun --standalone --nproc_per_node=2 -m ferlib.methods.baseline --dataset synthfacs \\
         --profile smoke --device cpu --out /tmp/ddp_smoke
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmark (not a test): the SAE Sylvester solve A W + W B = C by ``solver="eig"`` (on the
 CPU: A's eigendecomposition and one tridiagonal reduction of B, then one tridiagonal solve per
 row) against ``solver="bartels-stewart"`` (scipy.linalg.solve_sylvester, the SAE reference's
-solver), side by side in one run so that both see the same machine load. See ferlib/sae.py and
+solver), side by side in one run so that both see the same machine load. See ferlib/methods/ahm/sae.py and
 notebooks/03_ahm_semantic_space, "The semantic autoencoder".
 
 Random features X (n, d) and class-level semantic codes S = prototypes[y] (the AHM path
@@ -23,8 +23,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ferlib.ahm import load_hierarchy, semantic_prototypes
-from ferlib.sae import fit_projection, sylvester_residual
+from ferlib.methods.ahm import load_hierarchy, semantic_prototypes
+from ferlib.methods.ahm.sae import fit_projection, sylvester_residual
 
 DEFAULT_SIZES = "512:8000,512:28709,2048:8000,2048:28709"
 

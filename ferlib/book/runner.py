@@ -102,7 +102,7 @@ def locate_root(start: str | Path | None = None) -> tuple[Path, str]:
         candidates = [(Path(start), ROOT_FROM_OPTION)]
     else:
         candidates = [(Path.cwd(), ROOT_FROM_CWD),
-                      (Path(__file__).resolve().parents[1], ROOT_FROM_INSTALL)]
+                      (Path(__file__).resolve().parents[2], ROOT_FROM_INSTALL)]
     for c, how in candidates:
         if (c / "_toc.yml").is_file():
             return c.resolve(), how
@@ -213,8 +213,9 @@ def tree_hash(folder: str | Path) -> str:
 
 
 def ferlib_dir() -> Path:
-    """The ``ferlib`` package folder whose source the notebooks import."""
-    return Path(__file__).resolve().parent
+    """The ``ferlib`` package folder whose source the notebooks import (this file is
+    ``ferlib/book/runner.py``)."""
+    return Path(__file__).resolve().parents[1]
 
 
 def cache_key(notebook_source: str | bytes, params: dict, *, ferlib_hash: str,
@@ -622,7 +623,7 @@ def local_mathjax(root: Path, fetch: bool = True) -> Path | None:
     ``tex-mml-chtml.js``), fetched from the npm registry with ``npm pack`` the first time.
     Returns None, after saying why, when it is not there and cannot be fetched (no ``npm``, no
     registry): the site then loads MathJax from its CDN."""
-    from ferlib.npm import NpmError, npm_fetch
+    from ferlib.book.npm import NpmError, npm_fetch
 
     dest = root / "_build" / "vendor" / f"mathjax-{MATHJAX_VERSION}"
     if (dest / MATHJAX_ENTRY).is_file():
@@ -735,7 +736,7 @@ def stage_source(root: Path, profile: str, partial: bool = False, mathjax: bool 
     shutil.copytree(root / "book", src / "book", ignore=shutil.ignore_patterns(
         "*.pt", "__pycache__", ".ipynb_checkpoints"))
     # the scoreboard is regenerated from the records, so the site never shows a stale one
-    from ferlib.scoreboard import BOOK_RECORDS, write_page
+    from ferlib.book.scoreboard import BOOK_RECORDS, write_page
     write_page(src / BOOK_RECORDS, src / "book" / "scoreboard.md", shown_as=BOOK_RECORDS)
     nb_src = root / NOTEBOOK_DIR
     (src / NOTEBOOK_DIR).mkdir()
@@ -1063,6 +1064,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr, flush=True)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ferlib.augment.dataset import LatentAugmentation, MatchedResampling, clean_epochs_from
-from ferlib.augment.latent import SAMPLING_METHODS, ClassLatentStats, class_latent_stats, sample_latent
-from ferlib.models.vaegan import (VAEGAN, PerceptualLoss, VAEGANResult, train_vaegan, vaegan_config)
+from ferlib.methods.latent_aug.dataset import LatentAugmentation, MatchedResampling, clean_epochs_from
+from ferlib.methods.latent_aug.latent import SAMPLING_METHODS, ClassLatentStats, class_latent_stats, sample_latent
+from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANResult, train_vaegan, vaegan_config)
 
 __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", "latent_projection",
            "plot_latent_projection", "covariance_spectrum", "plot_covariance_spectrum",
@@ -39,7 +39,7 @@ __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", 
 def _paper_table1() -> pd.DataFrame:
     """Li et al., Table I on RAF-DB (ResNet34 from ImageNet weights, DAN from MS-Celeb-1M
     weights), accuracy and mAP, as fractions, read from the scoreboard's claims."""
-    from ferlib.scoreboard import claimed
+    from ferlib.claims import claimed
 
     rows = []
     for model, key in (("ResNet34", "r34"), ("DAN", "dan")):
@@ -183,7 +183,7 @@ def plot_vaegan_grid(result: VAEGANResult, epoch: int = -1, ax=None):
 def augmentation_views(vaegan: VAEGAN, stats: ClassLatentStats, image: torch.Tensor, label: int, *,
                        s: float = 1.0, seed: int = 0, method: str = "correct", n: int = 8) -> dict:
     """Source image (C, H, W), its reconstruction G(mu(x)) and n decodings of
-    z' ~ N(mu(x), s Sigma_label) (``method`` as in :func:`ferlib.augment.sample_latent`).
+    z' ~ N(mu(x), s Sigma_label) (``method`` as in :func:`ferlib.methods.latent_aug.sample_latent`).
     Returns numpy arrays: ``source`` (H, W), ``reconstruction`` (H, W), ``augmentations``
     (n, H, W), and ``latent`` (n, d)."""
     dev = next(vaegan.parameters()).device
@@ -327,11 +327,11 @@ def _write(results_path, method, splits, result, params, seed, source, extra=Non
 def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool,
                    checkpoint_dir=None):
     """The profile's backbone trained with class-balanced sampling and ``loss_fn`` (a
-    :class:`~ferlib.augment.dataset.BatchReplacement`): the one recipe of the latent run and of
+    :class:`~ferlib.methods.latent_aug.dataset.BatchReplacement`): the one recipe of the latent run and of
     its matched control. ``checkpoint_dir`` makes it resumable (the replacement's draws and
     counts are in the checkpoint through its ``state_dict``)."""
     from ferlib.train import fit, set_seed
-    from ferlib.train.baseline import build_baseline_model
+    from ferlib.methods.baseline.experiment import build_baseline_model
 
     set_seed(seed)
     model = build_baseline_model(splits, prof, backbone)
@@ -382,7 +382,7 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
     """The control of :func:`run_latent_augmentation` (Li et al., Table I): the same recipe,
     ``seed``, ``aug_ratio`` and ``clean_last``, and the same rows of the same class-balanced
     batches replaced, but by real training images of the row's class drawn with replacement
-    (:class:`~ferlib.augment.dataset.MatchedResampling`) instead of decoded latent draws: both
+    (:class:`~ferlib.methods.latent_aug.dataset.MatchedResampling`) instead of decoded latent draws: both
     runs add the same number of draws per class (record extra ``replaced_per_class``).
     ``stats``: the latent run's class statistics (only classes with statistics were replaced
     there); None replaces rows of every class. Writes one record (method ``"balanced:matched"``);
@@ -408,11 +408,11 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
 
 
 def build_dan_model(splits, profile="smoke", backbone: str | None = None, num_heads: int = 4):
-    """The DAN that :func:`run_dan` trains (:func:`ferlib.models.dan.build_dan` on the
+    """The DAN that :func:`run_dan` trains (:func:`ferlib.methods.dan.model.build_dan` on the
     profile's backbone, or ``backbone``), untrained, sized for the splits' classes, channels
     and images."""
     from ferlib.config import get_profile
-    from ferlib.models.dan import build_dan
+    from ferlib.methods.dan.model import build_dan
 
     prof = get_profile(profile)
     tr = splits.train
@@ -425,13 +425,13 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
             clean_last: int | None = None, results_path="../_build/records", backbone: str | None = None,
             num_heads: int = 4, progress: bool = False, source: str | None = None,
             checkpoint_dir=None):
-    """DAN (``ferlib.models.dan``) on the profile's backbone with ``mode`` in :data:`METHODS`.
+    """DAN (``ferlib.methods.dan.model``) on the profile's backbone with ``mode`` in :data:`METHODS`.
     Trained by ``ferlib.train.fit`` with Adam at the profile's learning rate (the reference's
     SGD 0.1 assumes a pretrained ResNet-18). Writes one record (method "dan", "dan+balanced" or
     "dan+latent-aug"); returns ``(FitResult, record_path)``. ``checkpoint_dir`` makes the
     training resumable."""
     from ferlib.config import get_profile
-    from ferlib.models.dan import DANLoss
+    from ferlib.methods.dan.model import DANLoss
     from ferlib.train import fit, set_seed
 
     if mode not in METHODS:
@@ -489,14 +489,14 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
                progress: bool = False, source: str | None = None,
                matched_control: bool = False) -> Table1Result:
     """Li et al.'s Table I on ``splits``: the profile's backbone with none / balanced resampling
-    (both from ``ferlib.train.load_or_train_baseline``, reused when already recorded) / latent
+    (both from ``ferlib.methods.baseline.load_or_train_baseline``, reused when already recorded) / latent
     augmentation, and DAN with ``dan_methods``. Order: the "none" classifier first (it is the
     frozen perceptual network of the VAE-GAN), then the VAE-GAN (resumed or loaded from its
     checkpoint), the class statistics of the encoder means, and the other runs. Each run writes
     one record to ``results_path``. ``matched_control`` adds the row "balanced (matched draws)"
     (:func:`run_matched_resampling`) after the latent run."""
     from ferlib.config import get_profile, resolve_device
-    from ferlib.train import load_or_train_baseline
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     t0 = time.time()
     prof = get_profile(profile)

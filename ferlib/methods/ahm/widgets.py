@@ -5,14 +5,14 @@ Pick an expression and a node (its region matrix "B" or one region's AU matrix),
 upper triangle on Saaty's 1-9 scale with dropdowns (the lower triangle follows as
 reciprocals) and see the weights by the three methods, the consistency ratio, the expression's
 semantic prototype and the heatmaps of all prototypes and their cosine similarities update.
-On the static site the notebook shows :func:`ferlib.ahm.plots.plot_node` instead.
+On the static site the notebook shows :func:`ferlib.methods.ahm.plots.plot_node` instead.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ferlib.ahm.ahp import SAATY_SCALE, format_judgment
-from ferlib.ahm.hierarchy import Hierarchy, load_hierarchy
+from ferlib.methods.ahm.ahp import SAATY_SCALE, format_judgment
+from ferlib.methods.ahm.hierarchy import Hierarchy, load_hierarchy
 
 __all__ = ["JudgmentEditor", "judgment_editor", "SCALE_OPTIONS"]
 
@@ -26,7 +26,7 @@ def _nearest_scale(v: float) -> float:
 
 
 class JudgmentEditor:
-    """Holds the edited :class:`~ferlib.ahm.hierarchy.Hierarchy` (``.hierarchy``) and the widget
+    """Holds the edited :class:`~ferlib.methods.ahm.hierarchy.Hierarchy` (``.hierarchy``) and the widget
     (``.widget``); ``set_entry(i, j, value)`` edits the current node programmatically."""
 
     def __init__(self, hierarchy: Hierarchy | None = None, mode: str = "path",
@@ -124,7 +124,7 @@ class JudgmentEditor:
         self._redraw()
 
     def _redraw(self):
-        from ferlib.ahm.ahp import consistency_ratio, priority_vector
+        from ferlib.methods.ahm.ahp import consistency_ratio, priority_vector
 
         e, n = self.expr.value, self.node.value
         R = self.hierarchy.matrix(e, n)
@@ -139,7 +139,7 @@ class JudgmentEditor:
         if not self.live_plots:
             return
         import matplotlib.pyplot as plt
-        from ferlib.ahm.plots import plot_node, plot_prototypes
+        from ferlib.methods.ahm.plots import plot_node, plot_prototypes
 
         self.out.clear_output(wait=True)
         with self.out:

@@ -12,7 +12,7 @@
 * :data:`PAPER_TABLE2` and :func:`compare_with_paper`: the paper's AffectNet numbers beside ours.
 * :func:`mixing_state`, :func:`plot_mixing`, :func:`mixing_explorer`: Eq. 2 on two chosen faces.
 
-Record method names (matched by ``ferlib/scoreboard/claims.json``): ``cucn:base`` (no mixing),
+Record method names (matched by ``ferlib/claims.json``): ``cucn:base`` (no mixing),
 ``cucn:mix``, ``cucn:w+mix``, ``cucn`` (the full model) in the mixing reading; ``cucn:w`` and
 ``cucn:w+cbam`` (no mixing) in the other (:data:`RUNGS`).
 """
@@ -30,7 +30,7 @@ from torch import nn
 
 from ferlib.config import get_profile, given_or, resolve_device
 from ferlib.models import backbones
-from ferlib.models.cucn import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
+from ferlib.methods.cucn.model import (CUCN, CUCNLoss, class_weights, mix_features, mixing_loss,
                                 predict_fn, relative_uncertainty, resolve_class_weights)
 
 __all__ = ["Variant", "table2_variants", "build_variant_model", "run_variant", "VariantRun",
@@ -64,7 +64,7 @@ def _paper_table2() -> pd.DataFrame:
     and best class accuracy), read from the scoreboard's claims. The "+ W + CBAM" row of the
     MS-Celeb ResNet-18 equals CUCN's own Table I number (63.77), so the paper's ladder very
     likely keeps the uncertainty mixing on in every row (:data:`READINGS`)."""
-    from ferlib.scoreboard import claimed
+    from ferlib.claims import claimed
 
     rows = []
     for row, backbone, pretrained, stem in _TABLE2_ROWS:
@@ -466,7 +466,7 @@ def mixing_state(model: CUCN, dataset, i: int, j: int, device="cpu",
                  weighting: str = "rul") -> dict:
     """CUCN Eq. 2 on training faces ``i`` and ``j`` (evaluation mode: no dropout, running BN):
     their uncertainties ``u_i``, ``u_j``, the weight ``w`` of ``mu_i`` in the mix
-    (:func:`ferlib.models.cucn.mix_features`), the class probabilities of each face alone and of
+    (:func:`ferlib.methods.cucn.model.mix_features`), the class probabilities of each face alone and of
     the mixed feature, and the mixing loss's two halves (cross-entropy of the mix against
     ``y_i`` and against ``y_j``). Numpy arrays and floats."""
     if not isinstance(model, CUCN):

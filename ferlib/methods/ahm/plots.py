@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ferlib.ahm.ahp import METHODS, consistency_ratio, format_judgment, priority_vector
-from ferlib.ahm.hierarchy import Hierarchy, semantic_columns, semantic_prototypes
+from ferlib.methods.ahm.ahp import METHODS, consistency_ratio, format_judgment, priority_vector
+from ferlib.methods.ahm.hierarchy import Hierarchy, semantic_columns, semantic_prototypes
 
 __all__ = ["draw_hierarchy", "plot_node", "plot_prototypes", "weights_table"]
 

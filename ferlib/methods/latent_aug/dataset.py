@@ -6,7 +6,7 @@ The paper samples class-balanced batches and mixes original and generated images
 batch generated (an augmented share of 0.5). Here ``aug_ratio`` (default 0.5, the paper's) is
 **the share of each sampled batch whose images are replaced** by decoded latent augmentations of themselves: for a batch of B
 images, ``round(aug_ratio * B)`` rows chosen at random keep their labels and get
-``G(z')``, ``z' ~ N(mu(x), s Sigma_y)`` (:mod:`ferlib.augment.latent`). With
+``G(z')``, ``z' ~ N(mu(x), s Sigma_y)`` (:mod:`ferlib.methods.latent_aug.latent`). With
 ``sampler="balanced"`` in ``ferlib.train.fit`` every class is drawn equally often, so minority
 images are seen more often and, through the replacement, in new variants.
 
@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ferlib.augment.latent import ClassLatentStats
+from ferlib.methods.latent_aug.latent import ClassLatentStats
 
 __all__ = ["augment_batch", "LatentAugmentation", "clean_epochs_from", "replacement_rows",
            "resample_batch", "BatchReplacement", "MatchedResampling"]
@@ -128,7 +128,7 @@ def resample_batch(pool, x: torch.Tensor, y: torch.Tensor, *, present=None, aug_
 class BatchReplacement:
     """A ``loss_fn(model, x, y, epoch, **kw) -> (loss, logits)`` for ``ferlib.train.fit`` that
     replaces part of each batch (:meth:`replace`) and then applies ``base_loss`` (cross-entropy
-    by default, or e.g. :func:`ferlib.models.dan.dan_loss_fn`).
+    by default, or e.g. :func:`ferlib.methods.dan.model.dan_loss_fn`).
 
     ``clean_epochs_from``: epochs with index >= this train on original data only (the paper's
     training trick); None = replace in every epoch. ``seed`` seeds two generators: ``generator``
@@ -194,7 +194,7 @@ class LatentAugmentation(BatchReplacement):
     def __init__(self, vaegan: nn.Module, stats: ClassLatentStats, s: float = 1.0,
                  aug_ratio: float = 0.5, clean_epochs_from: int | None = None,
                  method: str = "correct", base_loss=None, seed: int = 0):
-        from ferlib.augment.latent import check_strength
+        from ferlib.methods.latent_aug.latent import check_strength
 
         self.s = check_strength(s)
         if stats.latent_dim != vaegan.latent_dim:

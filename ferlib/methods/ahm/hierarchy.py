@@ -1,7 +1,7 @@
 """The Analytic Hierarchy Model of Zhang & Dong: image (A) -> expressions (B) -> four face
 regions (C) -> action units (D), and the semantic prototypes it defines (Eq. 4-5).
 
-The judgment matrices live in ``ferlib/ahm/judgments.json`` (data, not code); see that file's
+The judgment matrices live in ``ferlib/methods/ahm/judgments.json`` (data, not code); see that file's
 ``about`` list for which matrices are the paper's (Fear, Table 2) and which are ours.
 
 AU sets per expression (the paper): Happy 6+12, Surprise 1+2+5+25+26, Fear 1+2+4+5+7+20,
@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ferlib.ahm.ahp import (SAATY_SCALE, check_judgment_matrix, consistency_ratio, lambda_max,
+from ferlib.methods.ahm.ahp import (SAATY_SCALE, check_judgment_matrix, consistency_ratio, lambda_max,
                             parse_judgment, priority_vector)
 
 __all__ = ["DEFAULT_JUDGMENTS", "PAPER_AUS", "ExpressionNode", "Hierarchy", "load_hierarchy",
@@ -144,7 +144,7 @@ class Hierarchy:
 
     # -- weights ----------------------------------------------------------------------------
     def local_weights(self, expression: str, node: str, method: str = "geometric") -> np.ndarray:
-        """The priority vector at one node (:func:`ferlib.ahm.ahp.priority_vector`)."""
+        """The priority vector at one node (:func:`ferlib.methods.ahm.ahp.priority_vector`)."""
         return priority_vector(self.matrix(expression, node), method,
                                name=f"{expression}/{node}")
 
@@ -200,7 +200,7 @@ def _read_matrix(raw, where: str, n: int) -> np.ndarray:
 
 def load_hierarchy(path=None, include_neutral: bool = False,
                    class_names: Iterable[str] | None = None) -> Hierarchy:
-    """Read the judgment file (default ``ferlib/ahm/judgments.json``) into a :class:`Hierarchy`.
+    """Read the judgment file (default ``ferlib/methods/ahm/judgments.json``) into a :class:`Hierarchy`.
 
     ``include_neutral`` keeps the optional Neutral node (ours: AU0 in every region).
     ``class_names`` (e.g. a dataset's ``class_names``) orders / restricts the expressions and
@@ -251,7 +251,7 @@ def paper_table2(reading: str = "upper") -> dict[str, np.ndarray]:
     """The paper's Table 2 (Fear) as printed, with C3 completed by ``reading``:
     ``"upper"`` (5 kept, 1/5 below), ``"lower"`` (1/3 kept, 3 above) or ``"printed"`` (the
     literal, non-reciprocal matrix)."""
-    from ferlib.ahm.ahp import make_reciprocal
+    from ferlib.methods.ahm.ahp import make_reciprocal
 
     raw = json.loads(DEFAULT_JUDGMENTS.read_text())["paper_table2_printed"]
     out = {k: np.array([[parse_judgment(v) for v in row] for row in raw[k]["R"]])
@@ -290,7 +290,7 @@ def semantic_prototypes(hierarchy: Hierarchy, mode: str = "path", method: str = 
     ``mode="path"``: column (C_r, D_a) holds U(2) x U(3) = w(region r | expression) x
     w(AU a | region r, expression) (Eq. 4-5; U(1) is common to the row and normalised away).
     ``mode="composite"``: column D_a holds the sum over the regions that reach AU a.
-    ``method`` is the priority-vector method (:func:`ferlib.ahm.ahp.priority_vector`).
+    ``method`` is the priority-vector method (:func:`ferlib.methods.ahm.ahp.priority_vector`).
     ``class_names`` orders the rows (default: the hierarchy's order). Column names:
     :func:`semantic_columns`. See notebooks/03_ahm_semantic_space, "Semantic prototypes".
     """

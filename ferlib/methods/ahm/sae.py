@@ -284,7 +284,7 @@ class SemanticClassifier:
     """Nearest semantic prototype by cosine distance after the SAE projection (AHM Eq. 6-10).
 
     ``fit(X, y, prototypes)``: X (n, d) features, y (n,) class indices, prototypes
-    (n_classes, k) (``ferlib.ahm.semantic_prototypes``); S = prototypes[y] and W from
+    (n_classes, k) (``ferlib.methods.ahm.semantic_prototypes``); S = prototypes[y] and W from
     :func:`fit_projection`. ``normalize_features`` scales each feature dimension to unit norm
     over the training samples (SAE reference; test features use the training scale);
     ``normalize_rows`` scales each row of W to unit norm before projecting (the SAE demo's

@@ -1,10 +1,10 @@
 """The experiment of chapter notebooks/03_ahm_semantic_space: baseline vs baseline + AHM.
 
-1. The chapter-02 baseline backbone (:func:`ferlib.train.baseline.load_or_train_baseline`:
+1. The chapter-02 baseline backbone (:func:`ferlib.methods.baseline.experiment.load_or_train_baseline`:
    reused from ``results_path`` when recorded, else trained).
 2. Its penultimate features of train / val / test (:func:`ferlib.train.extract_features`).
-3. The AHM semantic prototypes of the dataset's classes (:func:`ferlib.ahm.semantic_prototypes`)
-   and the SAE projection fitted on the training features (:class:`ferlib.sae.SemanticClassifier`),
+3. The AHM semantic prototypes of the dataset's classes (:func:`ferlib.methods.ahm.semantic_prototypes`)
+   and the SAE projection fitted on the training features (:class:`ferlib.methods.ahm.sae.SemanticClassifier`),
    for every lam of a grid; lam is selected on the VALIDATION split (or fixed by the caller).
 4. Test accuracy and per-class recall of the baseline's own softmax head and of the semantic
    classifier, on the same test images; one results record (method ``"ahm"``) per run.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ferlib.scoreboard import claimed
+from ferlib.claims import claimed
 
 __all__ = ["LAM_GRID", "C_GRID", "GridEdgeWarning", "LambdaOnGridEdgeWarning", "select_on_val",
            "select_lam", "AHMRun", "run_ahm_experiment", "fit_sweep", "PAPER_CLAIMS",
@@ -122,11 +122,11 @@ class AHMRun:
 def fit_sweep(feats: dict, prototypes: np.ndarray, lams=LAM_GRID, class_names=None,
               solver: str = "eig", ridge: float = 0.0, normalize_rows: bool = False,
               device="cpu") -> tuple[pd.DataFrame, dict]:
-    """Fit a :class:`~ferlib.sae.SemanticClassifier` per lam on ``feats["train"]`` = (X, y) and
+    """Fit a :class:`~ferlib.methods.ahm.sae.SemanticClassifier` per lam on ``feats["train"]`` = (X, y) and
     score it on ``feats["val"]`` and ``feats["test"]``. Returns (table, {lam: classifier})."""
     import warnings
 
-    from ferlib.sae import SemanticClassifier, SingularSylvesterWarning
+    from ferlib.methods.ahm.sae import SemanticClassifier, SingularSylvesterWarning
 
     rows, models = [], {}
     Xtr, ytr = feats["train"]
@@ -168,7 +168,7 @@ def _test_metrics(y_true, y_pred, scores, class_names) -> dict:
 
 def _semantic_metrics(clf, feats: dict, class_names) -> tuple[dict, dict]:
     """(test metrics with y_true / y_pred and scores 1 - cosine distance, val metrics) of a
-    fitted :class:`~ferlib.sae.SemanticClassifier`."""
+    fitted :class:`~ferlib.methods.ahm.sae.SemanticClassifier`."""
     from ferlib.metrics import classification_metrics
 
     Xte, yte = feats["test"]
@@ -184,7 +184,7 @@ def _semantic_metrics(clf, feats: dict, class_names) -> tuple[dict, dict]:
 def one_hot_prototypes(n_classes: int) -> np.ndarray:
     """The trivial semantic space of the ``"ahm:onehot"`` control: prototype c is e_c, (K, K).
 
-    In the SAE equation (Zhang & Dong Eq. 9; :mod:`ferlib.sae`) the codes become S = one-hot(y)
+    In the SAE equation (Zhang & Dong Eq. 9; :mod:`ferlib.methods.ahm.sae`) the codes become S = one-hot(y)
     (n, K), so A = S^T S = diag(n_1, ..., n_K), the class counts: nonsingular when every class
     has a training image, so A W + W B = C has a unique solution whatever B; C = (1 + lam) S^T X
     holds the per-class feature sums. W (K, d) is then a linear head fitted by regularised least
@@ -278,11 +278,11 @@ def ahm_controls(feats: dict, class_names, lams=LAM_GRID, lam=None, Cs=C_GRID, s
 def build_ahm_parts(splits, profile="smoke", mode: str = "path", method: str = "geometric",
                     hierarchy=None) -> tuple:
     """What the AHM classifier of :func:`run_ahm_experiment` is made of, untrained: the
-    baseline backbone (:func:`ferlib.train.baseline.build_baseline_model`) and a zero SAE
+    baseline backbone (:func:`ferlib.methods.baseline.experiment.build_baseline_model`) and a zero SAE
     projection W of the shape it fits (semantic dim x feature dim). Its record counts the
     same parts (:func:`ferlib.train.recording.count_trainable`)."""
-    from ferlib.ahm.hierarchy import load_hierarchy, semantic_prototypes
-    from ferlib.train.baseline import build_baseline_model
+    from ferlib.methods.ahm.hierarchy import load_hierarchy, semantic_prototypes
+    from ferlib.methods.baseline.experiment import build_baseline_model
 
     names = list(splits.train.class_names)
     h = hierarchy.select(names) if hierarchy is not None else load_hierarchy(class_names=names)
@@ -299,16 +299,16 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
                        Cs=C_GRID) -> AHMRun:
     """Baseline vs baseline + AHM on ``splits`` (ferlib.data.load_splits). ``lam=None`` picks
     lam from ``lams`` by validation accuracy; a number fixes it (and is added to the sweep).
-    ``hierarchy`` defaults to ``ferlib.ahm.load_hierarchy(class_names=...)`` of the dataset's
+    ``hierarchy`` defaults to ``ferlib.methods.ahm.load_hierarchy(class_names=...)`` of the dataset's
     classes. ``controls`` also runs :func:`ahm_controls` on the same features (``Cs``: the
     logistic-regression grid). Writes one record per method of :data:`AHM_METHODS` that ran
     (``"ahm"``, ``"ahm:logreg"``, ``"ahm:onehot"``) to ``results_path`` unless ``write=False``;
     every record's metrics carry the test images' ``y_true`` / ``y_pred``.
     """
-    from ferlib.ahm.hierarchy import load_hierarchy, semantic_columns, semantic_prototypes
+    from ferlib.methods.ahm.hierarchy import load_hierarchy, semantic_columns, semantic_prototypes
     from ferlib.config import get_profile, resolve_device
     from ferlib.train import evaluate, extract_features
-    from ferlib.train.baseline import load_or_train_baseline
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     t0 = time.perf_counter()
     prof = get_profile(profile)

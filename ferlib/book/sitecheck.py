@@ -19,7 +19,7 @@ Screenshots. ``--screenshots DIR`` saves ``DIR/site.png`` (the landing page, the
 picture) and ``DIR/chapter.png`` (the first chapter showing a typeset equation and a rendered
 widget, framed around both), so the pictures always show the current site::
 
-    python -m ferlib.sitecheck _build/html --cdn _build/cdn --fetch-cdn --screenshots book/images
+    python -m ferlib.book.sitecheck _build/html --cdn _build/cdn --fetch-cdn --screenshots book/images
 
 The site is served from a loopback HTTP server (``127.0.0.1``, a free port), as a reader's
 browser would get it; nothing leaves the machine.
@@ -211,7 +211,7 @@ def _error_source(error) -> str:
 
 def toc_pages(toc_path="_toc.yml") -> list[str]:
     """Document names in the order of ``_toc.yml`` (root first)."""
-    from ferlib.book import toc_entries
+    from ferlib.book.runner import toc_entries
     return toc_entries(Path(toc_path).parent)
 
 
@@ -451,7 +451,7 @@ def fetch_cdn_mirror(html_dir, cdn_dir) -> list[str]:
     failing ``npm`` is an error naming the package."""
     import re
 
-    from ferlib.npm import npm_fetch
+    from ferlib.book.npm import npm_fetch
 
     html = "".join(p.read_text(errors="replace") for p in Path(html_dir).rglob("*.html"))
     wanted = {}   # url prefix -> (npm spec, folder inside the package)

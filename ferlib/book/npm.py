@@ -1,7 +1,7 @@
 """Files of a package from the npm registry, through the ordinary client (``npm pack``).
 
 The site serves MathJax from a local copy (:mod:`ferlib.book`) and the site check mirrors the
-widget manager's CDN files (:mod:`ferlib.sitecheck`); both take them from the npm registry at a
+widget manager's CDN files (:mod:`ferlib.book.sitecheck`); both take them from the npm registry at a
 pinned version with :func:`npm_fetch`."""
 from __future__ import annotations
 

@@ -18,7 +18,7 @@
 
 Record method names: ``ean:baseline`` (cross-entropy arm of the noisy-label experiment, kept
 apart from chapter 02's ``baseline``), ``scn``, ``ean`` (params carry ``noise_rate``, matched by
-``ferlib/scoreboard/claims.json``; metrics with the batch graph at test time), ``ean:single``
+``ferlib/claims.json``; metrics with the batch graph at test time), ``ean:single``
 (the same trained EAN, each test image classified alone, A = I: the control of the graph's
 gain at inference, :func:`single_image_metrics`; same params as its ``ean`` record) and
 ``ean:invariant`` (params ``generator`` 0/1).
@@ -36,7 +36,7 @@ import torch
 
 from ferlib.config import get_profile, given_or
 from ferlib.data import add_label_noise, stratified_cap
-from ferlib.models.ean import (DEFAULT_ALPHA, DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss,
+from ferlib.methods.ean.model import (DEFAULT_ALPHA, DEFAULT_TAU1, DEFAULT_TAU2, EANConfig, EANLoss,
                                adj_loss, adjacency, build_ean,
                                cosine_similarity_matrix, ean_predict_batch, ean_predict_single,
                                hard_adjacency, label_mask, normalized_adjacency)
@@ -61,7 +61,7 @@ FROM_SCRATCH_CAVEAT = (
 # Du et al. (EAN), Tables 3-4 (accuracy %): read from the scoreboard's claims, the one place
 # where the papers' numbers are typed.
 def _paper_noisy() -> pd.DataFrame:
-    from ferlib.scoreboard import load_claims
+    from ferlib.claims import load_claims
     rows = [{"dataset": c["dataset"], "method": c["ours"]["method"],
              "noise_rate": c["ours"]["params"]["noise_rate"], "accuracy": c["claimed"]}
             for c in load_claims()
@@ -294,7 +294,8 @@ def baseline_feature_batch(splits, profile="smoke", device="auto", seed: int = 0
                            progress: bool = False):
     """A fixed class-stratified batch of pooled features of the chapter-02 baseline backbone
     (reused from ``results_path`` or trained), ordered by class: ``(features (n, D), labels (n,))``."""
-    from ferlib.train import extract_features, load_or_train_baseline
+    from ferlib.methods.baseline.experiment import load_or_train_baseline
+    from ferlib.train import extract_features
     run = load_or_train_baseline(splits, profile, device, seed, results_path=results_path,
                                  progress=progress)
     feats, labels = extract_features(run.model, getattr(splits, split), device=device)
@@ -323,7 +324,7 @@ def scn_relabel_epoch(epochs: int) -> int:
 def single_image_metrics(model, test_set, device="auto") -> dict:
     """Metrics of a trained EAN with every test image classified alone: a batch of one, so the
     graph is the identity (A = I, Eq. 7 gives A_hat = I) and the GCN head is its MLP path
-    (:func:`ferlib.models.ean.ean_predict_single`). The control of the batch graph's gain at
+    (:func:`ferlib.methods.ean.model.ean_predict_single`). The control of the batch graph's gain at
     test time: the same weights, no second training; :func:`ferlib.train.evaluate`'s dict with
     ``y_true`` / ``y_pred``. See notebooks/05_adjacency_threshold_tuning,
     "The noisy-label experiment (Tables 3-4)"."""
@@ -335,10 +336,10 @@ def single_image_metrics(model, test_set, device="auto") -> dict:
 def build_noisy_model(method: str, train, profile="smoke", config=None, backbone=None):
     """The network :func:`noisy_label_experiment` trains for ``method`` on the training split
     ``train``: the profile's backbone (``"baseline"``), or SCN / EAN on it
-    (:func:`ferlib.models.scn.build_scn`, :func:`ferlib.models.ean.build_ean`) with ``config``
+    (:func:`ferlib.methods.ean.scn.build_scn`, :func:`ferlib.methods.ean.model.build_ean`) with ``config``
     (default: the library's). ``backbone``: an already built backbone to wrap."""
     from ferlib.models import build_backbone
-    from ferlib.models.scn import SCNConfig, build_scn
+    from ferlib.methods.ean.scn import SCNConfig, build_scn
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {METHODS}")
@@ -361,7 +362,7 @@ def _fit_one(method, test_set, train, val, prof, epochs, seed, device, tau1, tau
     ``checkpoint_dir`` makes the one ``fit`` resumable (SCN's relabel table is in its checkpoint
     through the loss's ``state_dict``). Returns (FitResult, params, extra, single-image metrics
     of EAN or None)."""
-    from ferlib.models.scn import SCNConfig, SCNLoss, rank_margin_for
+    from ferlib.methods.ean.scn import SCNConfig, SCNLoss, rank_margin_for
     from ferlib.train import IndexedDataset, fit, set_seed
 
     set_seed(seed)
@@ -522,7 +523,7 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     dataset, method, noise_rate, accuracy (test, epoch selected on validation), accuracy_last5,
     best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
     record. ``train_cap`` trains on a stratified subset (:func:`live_sizes`). ``tau1`` None is
-    the library default (:data:`ferlib.models.ean.DEFAULT_TAU1`); chapter 05 passes the values
+    the library default (:data:`ferlib.methods.ean.model.DEFAULT_TAU1`); chapter 05 passes the values
     :func:`tune_thresholds` picked on the validation split. ``checkpoint_dir`` makes every
     training resumable, each in its own subfolder ``<method>_noise<rate>``.
     """
@@ -651,7 +652,7 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
                        source: str | None = None, train_cap: int | None = None,
                        n_test: int | None = None) -> pd.DataFrame:
     """Train the profile's backbone on SynthFACS with the invariant generator off and on
-    (:mod:`ferlib.models.invariant`: residual generator, nuisance discriminator through
+    (:mod:`ferlib.methods.ean.invariant`: residual generator, nuisance discriminator through
     gradient reversal, frontal/profile identity-pair consistency) and test each on the same
     test faces rendered frontal, profile, occluded and dim (plus the default mix). One record
     per arm (method ``ean:invariant``, params ``generator`` 0/1). Returns one row per arm and
@@ -660,7 +661,7 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
     from ferlib.config import resolve_device
     from ferlib.data import load_splits, make_identity_pairs, make_synthfacs_split
     from ferlib.models import build_backbone
-    from ferlib.models.invariant import InvariantBackbone, InvariantConfig, InvariantLoss, nuisance_targets
+    from ferlib.methods.ean.invariant import InvariantBackbone, InvariantConfig, InvariantLoss, nuisance_targets
     from ferlib.train import IndexedDataset, evaluate, fit, set_seed
     from ferlib.train.recording import write_run_record
 

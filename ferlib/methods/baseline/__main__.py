@@ -1,7 +1,7 @@
 """Command line: train the baseline and write its record + backbone (notebooks/02_baseline).
 
-    python -m ferlib.train --dataset synthfacs --profile smoke --out /tmp/records
-    python -m ferlib.train --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu \\
+    python -m ferlib.methods.baseline --dataset synthfacs --profile smoke --out /tmp/records
+    python -m ferlib.methods.baseline --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu \\
         --out book/records/cpu [--balanced] [--checkpoint-dir /tmp/ckpt_fer2013]
 
 Under ``torchrun`` (RANK / WORLD_SIZE set) the same command trains data-parallel; see
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ferlib.data import DATASETS
     from ferlib.models import BACKBONES
 
-    p = argparse.ArgumentParser(prog="python -m ferlib.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ferlib.methods.baseline", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="synthfacs", choices=DATASETS)
     p.add_argument("--data-root", default=None, help="folder with the dataset's files (not for synthfacs)")
     p.add_argument("--eval-split", default=None, help="test split (FER2013 default: PublicTest)")
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     check_args(parser, args)
     from ferlib.data import load_splits
-    from ferlib.train.baseline import train_baseline
+    from ferlib.methods.baseline.experiment import train_baseline
     from ferlib.train.ddp import distributed
 
     with distributed(args.device) as (world, rank):
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         result, record_path, ckpt = train_baseline(
             splits, args.profile, args.device, args.seed, args.balanced, args.out,
             backbone=args.backbone, epochs=args.epochs, checkpoint_dir=args.checkpoint_dir,
-            progress=not args.no_progress and rank == 0, source="python -m ferlib.train")
+            progress=not args.no_progress and rank == 0, source="python -m ferlib.methods.baseline")
         if rank == 0:
             t = result.test_metrics or {}
             print(json.dumps({"record": str(record_path), "checkpoint": str(ckpt), "world_size": world,

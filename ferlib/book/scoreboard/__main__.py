@@ -1,4 +1,4 @@
-"""``python -m ferlib.scoreboard [--records book/records/cpu] [--out book/scoreboard.md]``."""
+"""``python -m ferlib.book.scoreboard [--records book/records/cpu] [--out book/scoreboard.md]``."""
 import argparse
 
 from . import BOOK_RECORDS, write_page
@@ -11,4 +11,4 @@ args = parser.parse_args()
 try:
     print(f"wrote {write_page(args.records, args.out)}")
 except (OSError, ValueError) as exc:  # a missing or empty records folder, a broken record
-    parser.exit(2, f"python -m ferlib.scoreboard: error: {exc}\n")
+    parser.exit(2, f"python -m ferlib.book.scoreboard: error: {exc}\n")
