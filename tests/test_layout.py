@@ -6,7 +6,9 @@
   (``from ferlib.m import _x``) nor reached as an attribute (``m._x``);
 * the shared core (data, train, metrics, records, config, backbones, claims, ...) imports only
   the core, never a method module (``ferlib.methods.*``: baseline, AHM, latent augmentation,
-  DAN, EAN/SCN, CUCN; ``ferlib.compare``) nor the book's machinery (``ferlib.book.*``).
+  DAN, EAN/SCN, CUCN; ``ferlib.compare``) nor the book's machinery (``ferlib.book.*``);
+* no method (``ferlib.methods.*``) imports the book's machinery (``ferlib.book.*``): the papers'
+  claims come from the core (``ferlib.claims``), not from the scoreboard.
 
 A failure names the modules and lines; the fix is to make the name public or move it where it
 belongs, not to hide the import.
@@ -38,6 +40,10 @@ METHOD_MODULES = ("ferlib.compare", "ferlib.methods", "ferlib.methods.baseline",
                   "ferlib.methods.cucn.model", "ferlib.methods.cucn.experiment",
                   "ferlib.book", "ferlib.book.runner", "ferlib.book.scoreboard",
                   "ferlib.book.sitecheck", "ferlib.book.npm")
+#: the methods (one package per paper): they may import the core and each other, never the
+#: book's machinery
+METHODS_PACKAGE = "ferlib.methods"
+BOOK_PACKAGE = "ferlib.book"
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,16 @@ def core_violations(found: list[Use], modules: dict[str, Path]) -> list[Use]:
             and not is_core(u.target)]
 
 
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def method_violations(found: list[Use], modules: dict[str, Path]) -> list[Use]:
+    """Uses of the book's machinery by a method module."""
+    return [u for u in found if _within(u.source, METHODS_PACKAGE)
+            and _within(u.target, BOOK_PACKAGE)]
+
+
 # ----------------------------------------------------------------------------------------------
 # the rules on this repository
 # ----------------------------------------------------------------------------------------------
@@ -205,6 +221,12 @@ def test_no_private_name_crosses_modules():
 def test_the_core_imports_no_method_module():
     bad = core_violations(USES, MODULES)
     assert not bad, "the shared core imports outside the core:\n" + \
+        "\n".join(f"{u.where()} imports {u.target}" for u in bad)
+
+
+def test_no_method_imports_the_book_machinery():
+    bad = method_violations(USES, MODULES)
+    assert not bad, "a method imports the book's machinery (take what it needs from the core):\n" + \
         "\n".join(f"{u.where()} imports {u.target}" for u in bad)
 
 
@@ -253,6 +275,21 @@ def test_checker_finds_the_core_reaching_a_method(tmp_path):
     bad = core_violations(found, modules)
     assert [(u.source, u.target, u.line) for u in bad] == [("ferlib.records", "ferlib.compare", 2)]
 
+
+def test_checker_finds_a_method_reaching_the_book(tmp_path):
+    modules, found = _fake(tmp_path, {
+        "__init__.py": "",
+        "claims.py": "def claimed():\n    pass\n",
+        "book/__init__.py": "",
+        "book/scoreboard.py": "from ferlib.claims import claimed\n",
+        "methods/__init__.py": "",
+        "methods/m/__init__.py": "",
+        "methods/m/experiment.py": "from ferlib.claims import claimed\n\n"
+                                   "def f():\n    from ferlib.book import scoreboard\n",
+    })
+    bad = method_violations(found, modules)
+    assert [(u.source, u.target, u.line) for u in bad] == [
+        ("ferlib.methods.m.experiment", "ferlib.book.scoreboard", 4)]
 
 
 # ----------------------------------------------------------------------------------------------
