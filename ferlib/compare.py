@@ -38,7 +38,8 @@ is written by the runner itself (:func:`ferlib.train.recording.write_run_record`
 
 Method names. Record ``method`` strings are compared with ``-`` and ``_`` treated alike
 (:func:`ferlib.records.normalize_method`), so ``latent-aug`` (written by
-ferlib.methods.latent_aug.experiment) and ``latent_aug`` (the scoreboard's name) are the same method.
+ferlib.methods.latent_aug.experiment) and ``latent_aug`` (the scoreboard's name) are the same
+method.
 """
 from __future__ import annotations
 
@@ -177,8 +178,8 @@ def _training(checkpoint_dir, name: str) -> Path | None:
 # ----------------------------------------------------------------------------------------------
 def _run_baseline(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                   balanced=False, progress=False, source=None, checkpoint_dir=None):
-    """ferlib.methods.baseline.load_or_train_baseline (chapter 02): reused when recorded, else trained
-    (resumable in ``checkpoint_dir/baseline`` or ``checkpoint_dir/baseline+balanced``)."""
+    """ferlib.methods.baseline.load_or_train_baseline (chapter 02): reused when recorded, else
+    trained (resumable in ``checkpoint_dir/baseline`` or ``checkpoint_dir/baseline+balanced``)."""
     from ferlib.methods.baseline.experiment import load_or_train_baseline
 
     s = with_label_noise(splits, noise_rate, seed)
@@ -195,9 +196,9 @@ def _run_balanced(splits, profile, device, seed, results_path, **kw):
 
 def _run_ahm(splits, profile, device, seed, results_path, *, noise_rate=0.0, progress=False,
              source=None, checkpoint_dir=None, **opts):
-    """ferlib.methods.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline. Only the
-    baseline's training is resumable (``checkpoint_dir/baseline``); the SAE heads are closed-form
-    solves on its cached features (seconds), redone on a rerun."""
+    """ferlib.methods.ahm.experiment.run_ahm_experiment (chapter 03) on the recorded baseline. Only
+    the baseline's training is resumable (``checkpoint_dir/baseline``); the SAE heads are
+    closed-form solves on its cached features (seconds), redone on a rerun."""
     from ferlib.methods.ahm.experiment import run_ahm_experiment
     from ferlib.methods.baseline.experiment import load_or_train_baseline
 
@@ -239,8 +240,8 @@ def _latent_setup(splits, profile, device, seed, results_path, noise_rate, progr
 
 def _run_latent_aug(splits, profile, device, seed, results_path, *, noise_rate=0.0,
                     progress=False, source=None, checkpoint_dir=None, **opts):
-    """Chapter 04 (ferlib.methods.latent_aug.experiment): the latent-augmented classifier on the shared
-    steps of :func:`_latent_setup` (resumable in ``checkpoint_dir/latent-aug``)."""
+    """Chapter 04 (ferlib.methods.latent_aug.experiment): the latent-augmented classifier on the
+    shared steps of :func:`_latent_setup` (resumable in ``checkpoint_dir/latent-aug``)."""
     from ferlib.methods.latent_aug.experiment import run_latent_augmentation
 
     s, base, vg, stats = _latent_setup(splits, profile, device, seed, results_path, noise_rate,

@@ -70,4 +70,5 @@ def test_resolver_finds_the_one_object_meant():
     assert candidates("ferlib.data.FaceDataset2", objects) == []
     assert len(candidates("fit", objects)) == 2
     # the package a qualified name gives is respected: no fit outside ferlib.methods.ahm.sae
-    assert candidates("ferlib.methods.ahm.sae.fit", objects) == ["ferlib.methods.ahm.sae.SemanticClassifier.fit"]
+    assert candidates("ferlib.methods.ahm.sae.fit", objects) == \
+        ["ferlib.methods.ahm.sae.SemanticClassifier.fit"]

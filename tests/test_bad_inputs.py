@@ -297,7 +297,8 @@ def _cli(argv):
 
 def _weights(fn, bad):
     def run(tmp):
-        from ferlib.methods.cucn.model import CUCNLoss, cucn_loss_fn, mixing_loss, weighted_cross_entropy
+        from ferlib.methods.cucn.model import (CUCNLoss, cucn_loss_fn, mixing_loss,
+                                               weighted_cross_entropy)
 
         logits, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
         w = torch.tensor(bad)

@@ -216,8 +216,8 @@ def test_matched_resampling_has_the_latent_runs_draws_per_class():
     of each batch replaced in epochs 1-2 (epoch 3 clean): 4 rows x 4 batches x 2 epochs = 32
     replaced rows in each run, the same rows, so the same count per class; the control's
     replacements are real images of the row's class (pixel value 40 c + i, i < 10)."""
-    from ferlib.methods.latent_aug import (LatentAugmentation, MatchedResampling, class_latent_stats,
-                                clean_epochs_from)
+    from ferlib.methods.latent_aug import (LatentAugmentation, MatchedResampling,
+                                           class_latent_stats, clean_epochs_from)
     from ferlib.data.dataset import FaceDataset
     from ferlib.train.samplers import DistributedClassBalancedSampler
 

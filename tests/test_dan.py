@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.methods.dan.model import (DAN, AffinityLoss, ChannelAttention, DANConfig, SpatialAttention,
-                               dan_loss_fn, partition_loss)
+from ferlib.methods.dan.model import (DAN, AffinityLoss, ChannelAttention, DANConfig,
+                                      SpatialAttention, dan_loss_fn, partition_loss)
 
 
 class _StubBackbone(nn.Module):

@@ -1,5 +1,6 @@
 """EAN (Du et al.) Eq. 3-8 pinned on a hand-made batch of 4 features, the warm-up schedule,
-inference modes, bad input, and the invariant feature generator (ferlib.methods.ean.model / invariant).
+inference modes, bad input, and the invariant feature generator (ferlib.methods.ean.model /
+invariant).
 
 The hand batch: 2-D vectors at 0, 60, 120 and 180 degrees with different norms, so
 

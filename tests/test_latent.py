@@ -1,4 +1,5 @@
-"""Tests of ferlib.methods.latent_aug (class latent statistics, the z' sampler, batch replacement)."""
+"""Tests of ferlib.methods.latent_aug (class latent statistics, the z' sampler, batch
+replacement)."""
 import numpy as np
 import pytest
 import torch

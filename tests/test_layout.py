@@ -226,7 +226,7 @@ def test_the_core_imports_no_method_module():
 
 def test_no_method_imports_the_book_machinery():
     bad = method_violations(USES, MODULES)
-    assert not bad, "a method imports the book's machinery (take what it needs from the core):\n" + \
+    assert not bad, "a method imports the book's machinery (take it from the core):\n" + \
         "\n".join(f"{u.where()} imports {u.target}" for u in bad)
 
 

@@ -1,5 +1,5 @@
-"""ferlib.methods.ahm.sae: the SAE Sylvester solve (AHM Eq. 6-9) by three solvers, the singular case, and
-the cosine nearest-prototype classifier (Eq. 10). Chapter 03_ahm_semantic_space."""
+"""ferlib.methods.ahm.sae: the SAE Sylvester solve (AHM Eq. 6-9) by three solvers, the singular
+case, and the cosine nearest-prototype classifier (Eq. 10). Chapter 03_ahm_semantic_space."""
 import warnings
 
 import numpy as np

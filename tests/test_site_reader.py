@@ -1,12 +1,13 @@
 """The website as a reader sees it: equations typeset (MathJax served with the site) and checked,
 papermill's injected cell hidden with its values said once.
 
-Pure tests: the site check's inspection of a rendered page (:func:`ferlib.book.sitecheck.inspect_rendered`,
-on HTML strings) and the runner's staging (:func:`ferlib.book.show_parameters_once`,
-:func:`ferlib.book.serve_mathjax`). One browser test (marked ``slow``, about 20 s) builds a small
-book with Jupyter Book, MathJax served from the pinned local copy, one page of good math, one of
-deliberately bad TeX and one showing an injected cell, and runs the site check on it offline;
-it is skipped when Debian's ``chromium`` is absent or MathJax cannot be had (no ``npm``).
+Pure tests: the site check's inspection of a rendered page
+(:func:`ferlib.book.sitecheck.inspect_rendered`, on HTML strings) and the runner's staging
+(:func:`ferlib.book.show_parameters_once`, :func:`ferlib.book.serve_mathjax`). One browser test
+(marked ``slow``, about 20 s) builds a small book with Jupyter Book, MathJax served from the pinned
+local copy, one page of good math, one of deliberately bad TeX and one showing an injected cell, and
+runs the site check on it offline; it is skipped when Debian's ``chromium`` is absent or MathJax
+cannot be had (no ``npm``).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""train_baseline / load_or_train_baseline and the ``python -m ferlib.methods.baseline`` command line, on
-tiny random splits (16x16 faces, small CNN of width 4, one epoch)."""
+"""train_baseline / load_or_train_baseline and the ``python -m ferlib.methods.baseline`` command
+line, on tiny random splits (16x16 faces, small CNN of width 4, one epoch)."""
 from __future__ import annotations
 
 import json

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from ferlib.data.dataset import FaceDataset
-from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANConfig, hinge_d_loss, hinge_g_loss,
-                                  kl_divergence, kl_weight_at, load_vaegan, train_vaegan, vaegan_config)
+from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANConfig, hinge_d_loss,
+                                              hinge_g_loss, kl_divergence, kl_weight_at,
+                                              load_vaegan, train_vaegan, vaegan_config)
 
 TINY = VAEGANConfig(latent_dim=4, image_size=16, width=2)
 

@@ -19,7 +19,8 @@ Screenshots. ``--screenshots DIR`` saves ``DIR/site.png`` (the landing page, the
 picture) and ``DIR/chapter.png`` (the first chapter showing a typeset equation and a rendered
 widget, framed around both), so the pictures always show the current site::
 
-    python -m ferlib.book.sitecheck _build/html --cdn _build/cdn --fetch-cdn --screenshots book/images
+    python -m ferlib.book.sitecheck _build/html --cdn _build/cdn --fetch-cdn \\
+        --screenshots book/images
 
 The site is served from a loopback HTTP server (``127.0.0.1``, a free port), as a reader's
 browser would get it; nothing leaves the machine.

@@ -38,7 +38,8 @@ host:port of node 0, reachable from all nodes)::
 
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=$NODE_RANK \\
         --rdzv_backend=c10d --rdzv_endpoint=$MASTER_HOST:29500 --rdzv_id=ferlib-fer2013 \\
-        -m ferlib.methods.baseline --dataset fer2013 --data-root /data/fer2013 --profile full --out records/full
+        -m ferlib.methods.baseline --dataset fer2013 --data-root /data/fer2013 --profile full \\
+        --out records/full
 
 CPU only, 2 processes (gloo; what the test does)::
 

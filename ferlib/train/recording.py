@@ -29,8 +29,8 @@ _KNOWN_FIT_FIELDS = (*FIT_FIELDS, "history")
 def count_trainable(model) -> int:
     """Trainable parameters of ``model``: a torch module (parameters with ``requires_grad``),
     a fitted parameter array (NumPy array or tensor: all its entries, e.g. the SAE projection
-    W of :class:`ferlib.methods.ahm.sae.SemanticClassifier`), or a list / tuple of these (a classifier
-    built from parts: AHM is its backbone plus W). Anything else is a TypeError naming
+    W of :class:`ferlib.methods.ahm.sae.SemanticClassifier`), or a list / tuple of these (a
+    classifier built from parts: AHM is its backbone plus W). Anything else is a TypeError naming
     ``model``."""
     import numpy as np
     import torch

@@ -1,8 +1,8 @@
 """Benchmark (not a test): the SAE Sylvester solve A W + W B = C by ``solver="eig"`` (on the
 CPU: A's eigendecomposition and one tridiagonal reduction of B, then one tridiagonal solve per
 row) against ``solver="bartels-stewart"`` (scipy.linalg.solve_sylvester, the SAE reference's
-solver), side by side in one run so that both see the same machine load. See ferlib/methods/ahm/sae.py and
-notebooks/03_ahm_semantic_space, "The semantic autoencoder".
+solver), side by side in one run so that both see the same machine load. See
+ferlib/methods/ahm/sae.py and notebooks/03_ahm_semantic_space, "The semantic autoencoder".
 
 Random features X (n, d) and class-level semantic codes S = prototypes[y] (the AHM path
 prototypes, one per class, as the chapter uses them). Each timing includes forming A, B and C

@@ -1,11 +1,13 @@
 """The experiment of chapter notebooks/03_ahm_semantic_space: baseline vs baseline + AHM.
 
-1. The chapter-02 baseline backbone (:func:`ferlib.methods.baseline.experiment.load_or_train_baseline`:
-   reused from ``results_path`` when recorded, else trained).
+1. The chapter-02 baseline backbone
+   (:func:`ferlib.methods.baseline.experiment.load_or_train_baseline`: reused from ``results_path``
+   when recorded, else trained).
 2. Its penultimate features of train / val / test (:func:`ferlib.train.extract_features`).
-3. The AHM semantic prototypes of the dataset's classes (:func:`ferlib.methods.ahm.semantic_prototypes`)
-   and the SAE projection fitted on the training features (:class:`ferlib.methods.ahm.sae.SemanticClassifier`),
-   for every lam of a grid; lam is selected on the VALIDATION split (or fixed by the caller).
+3. The AHM semantic prototypes of the dataset's classes
+   (:func:`ferlib.methods.ahm.semantic_prototypes`) and the SAE projection fitted on the training
+   features (:class:`ferlib.methods.ahm.sae.SemanticClassifier`), for every lam of a grid; lam is
+   selected on the VALIDATION split (or fixed by the caller).
 4. Test accuracy and per-class recall of the baseline's own softmax head and of the semantic
    classifier, on the same test images; one results record (method ``"ahm"``) per run.
 5. Two controls on the same frozen features and the same split (:func:`ahm_controls`), each
@@ -122,8 +124,9 @@ class AHMRun:
 def fit_sweep(feats: dict, prototypes: np.ndarray, lams=LAM_GRID, class_names=None,
               solver: str = "eig", ridge: float = 0.0, normalize_rows: bool = False,
               device="cpu") -> tuple[pd.DataFrame, dict]:
-    """Fit a :class:`~ferlib.methods.ahm.sae.SemanticClassifier` per lam on ``feats["train"]`` = (X, y) and
-    score it on ``feats["val"]`` and ``feats["test"]``. Returns (table, {lam: classifier})."""
+    """Fit a :class:`~ferlib.methods.ahm.sae.SemanticClassifier` per lam on
+    ``feats["train"]`` = (X, y) and score it on ``feats["val"]`` and ``feats["test"]``. Returns
+    (table, {lam: classifier})."""
     import warnings
 
     from ferlib.methods.ahm.sae import SemanticClassifier, SingularSylvesterWarning
@@ -184,15 +187,15 @@ def _semantic_metrics(clf, feats: dict, class_names) -> tuple[dict, dict]:
 def one_hot_prototypes(n_classes: int) -> np.ndarray:
     """The trivial semantic space of the ``"ahm:onehot"`` control: prototype c is e_c, (K, K).
 
-    In the SAE equation (Zhang & Dong Eq. 9; :mod:`ferlib.methods.ahm.sae`) the codes become S = one-hot(y)
-    (n, K), so A = S^T S = diag(n_1, ..., n_K), the class counts: nonsingular when every class
-    has a training image, so A W + W B = C has a unique solution whatever B; C = (1 + lam) S^T X
-    holds the per-class feature sums. W (K, d) is then a linear head fitted by regularised least
-    squares to one-hot targets (lam -> inf: the least-squares regression of the labels on the
-    features; the decoder term ties W to reconstructing X from the scores). The cosine to e_c
-    is p_c / ||p||, so the nearest prototype is argmax_c p_c: the argmax of a linear head.
-    Nothing semantic is left; the features, their scaling, lam chosen on validation, the solver
-    and the cosine step are the same as for AHM. See notebooks/03_ahm_semantic_space,
+    In the SAE equation (Zhang & Dong Eq. 9; :mod:`ferlib.methods.ahm.sae`) the codes become
+    S = one-hot(y) (n, K), so A = S^T S = diag(n_1, ..., n_K), the class counts: nonsingular when
+    every class has a training image, so A W + W B = C has a unique solution whatever B;
+    C = (1 + lam) S^T X holds the per-class feature sums. W (K, d) is then a linear head fitted
+    by regularised least squares to one-hot targets (lam -> inf: the least-squares regression of
+    the labels on the features; the decoder term ties W to reconstructing X from the scores).
+    The cosine to e_c is p_c / ||p||, so the nearest prototype is argmax_c p_c: the argmax of a
+    linear head. Nothing semantic is left; the features, their scaling, lam chosen on validation,
+    the solver and the cosine step are the same as for AHM. See notebooks/03_ahm_semantic_space,
     "The semantic autoencoder (Eq. 6-10)".
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
@@ -278,8 +281,8 @@ def ahm_controls(feats: dict, class_names, lams=LAM_GRID, lam=None, Cs=C_GRID, s
 def build_ahm_parts(splits, profile="smoke", mode: str = "path", method: str = "geometric",
                     hierarchy=None) -> tuple:
     """What the AHM classifier of :func:`run_ahm_experiment` is made of, untrained: the
-    baseline backbone (:func:`ferlib.methods.baseline.experiment.build_baseline_model`) and a zero SAE
-    projection W of the shape it fits (semantic dim x feature dim). Its record counts the
+    baseline backbone (:func:`ferlib.methods.baseline.experiment.build_baseline_model`) and a zero
+    SAE projection W of the shape it fits (semantic dim x feature dim). Its record counts the
     same parts (:func:`ferlib.train.recording.count_trainable`)."""
     from ferlib.methods.ahm.hierarchy import load_hierarchy, semantic_prototypes
     from ferlib.methods.baseline.experiment import build_baseline_model
@@ -299,8 +302,8 @@ def run_ahm_experiment(splits, profile="smoke", device="auto", seed: int = 0, la
                        Cs=C_GRID) -> AHMRun:
     """Baseline vs baseline + AHM on ``splits`` (ferlib.data.load_splits). ``lam=None`` picks
     lam from ``lams`` by validation accuracy; a number fixes it (and is added to the sweep).
-    ``hierarchy`` defaults to ``ferlib.methods.ahm.load_hierarchy(class_names=...)`` of the dataset's
-    classes. ``controls`` also runs :func:`ahm_controls` on the same features (``Cs``: the
+    ``hierarchy`` defaults to ``ferlib.methods.ahm.load_hierarchy(class_names=...)`` of the
+    dataset's classes. ``controls`` also runs :func:`ahm_controls` on the same features (``Cs``: the
     logistic-regression grid). Writes one record per method of :data:`AHM_METHODS` that ran
     (``"ahm"``, ``"ahm:logreg"``, ``"ahm:onehot"``) to ``results_path`` unless ``write=False``;
     every record's metrics carry the test images' ``y_true`` / ``y_pred``.

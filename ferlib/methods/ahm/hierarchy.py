@@ -1,8 +1,8 @@
 """The Analytic Hierarchy Model of Zhang & Dong: image (A) -> expressions (B) -> four face
 regions (C) -> action units (D), and the semantic prototypes it defines (Eq. 4-5).
 
-The judgment matrices live in ``ferlib/methods/ahm/judgments.json`` (data, not code); see that file's
-``about`` list for which matrices are the paper's (Fear, Table 2) and which are ours.
+The judgment matrices live in ``ferlib/methods/ahm/judgments.json`` (data, not code); see that
+file's ``about`` list for which matrices are the paper's (Fear, Table 2) and which are ours.
 
 AU sets per expression (the paper): Happy 6+12, Surprise 1+2+5+25+26, Fear 1+2+4+5+7+20,
 Angry 4+5+24, Disgust 9+10, Sad 1+15. The paper prints Fear's last AU as "2", repeating AU2;
@@ -33,8 +33,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ferlib.methods.ahm.ahp import (SAATY_SCALE, check_judgment_matrix, consistency_ratio, lambda_max,
-                            parse_judgment, priority_vector)
+from ferlib.methods.ahm.ahp import (SAATY_SCALE, check_judgment_matrix, consistency_ratio,
+                                    lambda_max, parse_judgment, priority_vector)
 
 __all__ = ["DEFAULT_JUDGMENTS", "PAPER_AUS", "ExpressionNode", "Hierarchy", "load_hierarchy",
            "paper_table2", "semantic_prototypes", "semantic_columns", "MODES"]
@@ -200,7 +200,8 @@ def _read_matrix(raw, where: str, n: int) -> np.ndarray:
 
 def load_hierarchy(path=None, include_neutral: bool = False,
                    class_names: Iterable[str] | None = None) -> Hierarchy:
-    """Read the judgment file (default ``ferlib/methods/ahm/judgments.json``) into a :class:`Hierarchy`.
+    """Read the judgment file (default ``ferlib/methods/ahm/judgments.json``) into a
+    :class:`Hierarchy`.
 
     ``include_neutral`` keeps the optional Neutral node (ours: AU0 in every region).
     ``class_names`` (e.g. a dataset's ``class_names``) orders / restricts the expressions and

@@ -26,8 +26,8 @@ def _nearest_scale(v: float) -> float:
 
 
 class JudgmentEditor:
-    """Holds the edited :class:`~ferlib.methods.ahm.hierarchy.Hierarchy` (``.hierarchy``) and the widget
-    (``.widget``); ``set_entry(i, j, value)`` edits the current node programmatically."""
+    """Holds the edited :class:`~ferlib.methods.ahm.hierarchy.Hierarchy` (``.hierarchy``) and the
+    widget (``.widget``); ``set_entry(i, j, value)`` edits the current node programmatically."""
 
     def __init__(self, hierarchy: Hierarchy | None = None, mode: str = "path",
                  method: str = "geometric", live_plots: bool = True):

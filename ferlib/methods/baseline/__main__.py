@@ -1,8 +1,8 @@
 """Command line: train the baseline and write its record + backbone (notebooks/02_baseline).
 
     python -m ferlib.methods.baseline --dataset synthfacs --profile smoke --out /tmp/records
-    python -m ferlib.methods.baseline --dataset fer2013 --data-root ../shared/data/fer2013 --profile cpu \\
-        --out book/records/cpu [--balanced] [--checkpoint-dir /tmp/ckpt_fer2013]
+    python -m ferlib.methods.baseline --dataset fer2013 --data-root ../shared/data/fer2013 \\
+        --profile cpu --out book/records/cpu [--balanced] [--checkpoint-dir /tmp/ckpt_fer2013]
 
 Under ``torchrun`` (RANK / WORLD_SIZE set) the same command trains data-parallel; see
 :mod:`ferlib.train.ddp` for the multi-GPU and multi-node commands.
@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ferlib.data import DATASETS
     from ferlib.models import BACKBONES
 
-    p = argparse.ArgumentParser(prog="python -m ferlib.methods.baseline", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ferlib.methods.baseline",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="synthfacs", choices=DATASETS)
     p.add_argument("--data-root", default=None, help="folder with the dataset's files (not for synthfacs)")
     p.add_argument("--eval-split", default=None, help="test split (FER2013 default: PublicTest)")

@@ -75,7 +75,8 @@ def _paper_table2() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: Fan et al.'s Table II as printed (accuracy per rung of the ladder), the chapter's comparison column
+#: Fan et al.'s Table II as printed (accuracy per rung of the ladder), the chapter's comparison
+#: column
 PAPER_TABLE2 = _paper_table2()
 
 
@@ -466,8 +467,8 @@ def mixing_state(model: CUCN, dataset, i: int, j: int, device="cpu",
                  weighting: str = "rul") -> dict:
     """CUCN Eq. 2 on training faces ``i`` and ``j`` (evaluation mode: no dropout, running BN):
     their uncertainties ``u_i``, ``u_j``, the weight ``w`` of ``mu_i`` in the mix
-    (:func:`ferlib.methods.cucn.model.mix_features`), the class probabilities of each face alone and of
-    the mixed feature, and the mixing loss's two halves (cross-entropy of the mix against
+    (:func:`ferlib.methods.cucn.model.mix_features`), the class probabilities of each face alone and
+    of the mixed feature, and the mixing loss's two halves (cross-entropy of the mix against
     ``y_i`` and against ``y_j``). Numpy arrays and floats."""
     if not isinstance(model, CUCN):
         raise TypeError(f"the mixing explorer needs a CUCN model, got {type(model).__name__}")

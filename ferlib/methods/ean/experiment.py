@@ -336,8 +336,8 @@ def single_image_metrics(model, test_set, device="auto") -> dict:
 def build_noisy_model(method: str, train, profile="smoke", config=None, backbone=None):
     """The network :func:`noisy_label_experiment` trains for ``method`` on the training split
     ``train``: the profile's backbone (``"baseline"``), or SCN / EAN on it
-    (:func:`ferlib.methods.ean.scn.build_scn`, :func:`ferlib.methods.ean.model.build_ean`) with ``config``
-    (default: the library's). ``backbone``: an already built backbone to wrap."""
+    (:func:`ferlib.methods.ean.scn.build_scn`, :func:`ferlib.methods.ean.model.build_ean`) with
+    ``config`` (default: the library's). ``backbone``: an already built backbone to wrap."""
     from ferlib.models import build_backbone
     from ferlib.methods.ean.scn import SCNConfig, build_scn
 
@@ -523,8 +523,8 @@ def noisy_label_experiment(profile="smoke", dataset: str = "synthfacs", data_roo
     dataset, method, noise_rate, accuracy (test, epoch selected on validation), accuracy_last5,
     best_epoch, val_accuracy, single_image_accuracy (EAN, A = I), n_relabelled (SCN), wall_time,
     record. ``train_cap`` trains on a stratified subset (:func:`live_sizes`). ``tau1`` None is
-    the library default (:data:`ferlib.methods.ean.model.DEFAULT_TAU1`); chapter 05 passes the values
-    :func:`tune_thresholds` picked on the validation split. ``checkpoint_dir`` makes every
+    the library default (:data:`ferlib.methods.ean.model.DEFAULT_TAU1`); chapter 05 passes the
+    values :func:`tune_thresholds` picked on the validation split. ``checkpoint_dir`` makes every
     training resumable, each in its own subfolder ``<method>_noise<rate>``.
     """
     from ferlib.config import resolve_device
@@ -661,7 +661,8 @@ def invariant_ablation(profile="smoke", seed: int = 0, device="auto",
     from ferlib.config import resolve_device
     from ferlib.data import load_splits, make_identity_pairs, make_synthfacs_split
     from ferlib.models import build_backbone
-    from ferlib.methods.ean.invariant import InvariantBackbone, InvariantConfig, InvariantLoss, nuisance_targets
+    from ferlib.methods.ean.invariant import (InvariantBackbone, InvariantConfig, InvariantLoss,
+                                              nuisance_targets)
     from ferlib.train import IndexedDataset, evaluate, fit, set_seed
     from ferlib.train.recording import write_run_record
 

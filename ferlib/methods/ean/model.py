@@ -69,7 +69,8 @@ __all__ = [
 ADJACENCY_MODES = ("hard", "soft", "ste")
 #: The library's one default per Eq. 4 threshold (on batch-centred cosines): EANConfig, the
 #: noisy-label runner and the comparison use these unless given others; chapter 05 replaces
-#: them by the values its validation-only tuning picks (ferlib.methods.ean.experiment.tune_thresholds).
+#: them by the values its validation-only tuning picks
+#: (ferlib.methods.ean.experiment.tune_thresholds).
 DEFAULT_TAU1 = 0.3
 #: the second threshold of Eq. 4's two-threshold reading; None: the one-threshold reading
 DEFAULT_TAU2 = None

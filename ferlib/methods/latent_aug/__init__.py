@@ -18,7 +18,7 @@ from ferlib.methods.latent_aug.latent import (SAMPLING_METHODS, SHRINKAGE, Class
                                               check_covariance, class_latent_stats, matrix_sqrt,
                                               sample_latent)
 
-__all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt", "check_covariance",
-           "SAMPLING_METHODS", "SHRINKAGE", "LatentAugmentation", "augment_batch",
-           "clean_epochs_from", "BatchReplacement", "MatchedResampling", "replacement_rows",
-           "resample_batch"]
+__all__ = ["ClassLatentStats", "class_latent_stats", "sample_latent", "matrix_sqrt",
+           "check_covariance", "SAMPLING_METHODS", "SHRINKAGE", "LatentAugmentation",
+           "augment_batch", "clean_epochs_from", "BatchReplacement", "MatchedResampling",
+           "replacement_rows", "resample_batch"]

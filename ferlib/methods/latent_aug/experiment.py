@@ -23,9 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ferlib.methods.latent_aug.dataset import LatentAugmentation, MatchedResampling, clean_epochs_from
-from ferlib.methods.latent_aug.latent import SAMPLING_METHODS, ClassLatentStats, class_latent_stats, sample_latent
-from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANResult, train_vaegan, vaegan_config)
+from ferlib.methods.latent_aug.dataset import (LatentAugmentation, MatchedResampling,
+                                               clean_epochs_from)
+from ferlib.methods.latent_aug.latent import (SAMPLING_METHODS, ClassLatentStats,
+                                              class_latent_stats, sample_latent)
+from ferlib.methods.latent_aug.vaegan import (VAEGAN, PerceptualLoss, VAEGANResult, train_vaegan,
+                                              vaegan_config)
 
 __all__ = ["PAPER_TABLE1", "METHODS", "train_or_load_vaegan", "encode_dataset", "latent_projection",
            "plot_latent_projection", "covariance_spectrum", "plot_covariance_spectrum",
@@ -327,8 +330,8 @@ def _write(results_path, method, splits, result, params, seed, source, extra=Non
 def _fit_replacing(splits, loss_fn, prof, backbone: str, device, seed: int, progress: bool,
                    checkpoint_dir=None):
     """The profile's backbone trained with class-balanced sampling and ``loss_fn`` (a
-    :class:`~ferlib.methods.latent_aug.dataset.BatchReplacement`): the one recipe of the latent run and of
-    its matched control. ``checkpoint_dir`` makes it resumable (the replacement's draws and
+    :class:`~ferlib.methods.latent_aug.dataset.BatchReplacement`): the one recipe of the latent run
+    and of its matched control. ``checkpoint_dir`` makes it resumable (the replacement's draws and
     counts are in the checkpoint through its ``state_dict``)."""
     from ferlib.train import fit, set_seed
     from ferlib.methods.baseline.experiment import build_baseline_model
@@ -382,12 +385,13 @@ def run_matched_resampling(splits, stats: ClassLatentStats | None = None, profil
     """The control of :func:`run_latent_augmentation` (Li et al., Table I): the same recipe,
     ``seed``, ``aug_ratio`` and ``clean_last``, and the same rows of the same class-balanced
     batches replaced, but by real training images of the row's class drawn with replacement
-    (:class:`~ferlib.methods.latent_aug.dataset.MatchedResampling`) instead of decoded latent draws: both
-    runs add the same number of draws per class (record extra ``replaced_per_class``).
+    (:class:`~ferlib.methods.latent_aug.dataset.MatchedResampling`) instead of decoded latent draws:
+    both runs add the same number of draws per class (record extra ``replaced_per_class``).
     ``stats``: the latent run's class statistics (only classes with statistics were replaced
     there); None replaces rows of every class. Writes one record (method ``"balanced:matched"``);
-    returns ``(FitResult, record_path)``; ``checkpoint_dir`` makes the training resumable. See notebooks/04_latent_covariance_augmentation,
-    "Table I: none, balanced resampling, latent augmentation"."""
+    returns ``(FitResult, record_path)``; ``checkpoint_dir`` makes the training resumable. See
+    notebooks/04_latent_covariance_augmentation, "Table I: none, balanced resampling, latent
+    augmentation"."""
     from ferlib.config import get_profile
     from ferlib.train.augment import make_augment
 
@@ -425,11 +429,11 @@ def run_dan(splits, mode: str = "none", vaegan: VAEGAN | None = None, stats: Cla
             clean_last: int | None = None, results_path="../_build/records", backbone: str | None = None,
             num_heads: int = 4, progress: bool = False, source: str | None = None,
             checkpoint_dir=None):
-    """DAN (``ferlib.methods.dan.model``) on the profile's backbone with ``mode`` in :data:`METHODS`.
-    Trained by ``ferlib.train.fit`` with Adam at the profile's learning rate (the reference's
-    SGD 0.1 assumes a pretrained ResNet-18). Writes one record (method "dan", "dan+balanced" or
-    "dan+latent-aug"); returns ``(FitResult, record_path)``. ``checkpoint_dir`` makes the
-    training resumable."""
+    """DAN (``ferlib.methods.dan.model``) on the profile's backbone with ``mode`` in
+    :data:`METHODS`. Trained by ``ferlib.train.fit`` with Adam at the profile's learning rate (the
+    reference's SGD 0.1 assumes a pretrained ResNet-18). Writes one record (method "dan",
+    "dan+balanced" or "dan+latent-aug"); returns ``(FitResult, record_path)``. ``checkpoint_dir``
+    makes the training resumable."""
     from ferlib.config import get_profile
     from ferlib.methods.dan.model import DANLoss
     from ferlib.train import fit, set_seed
@@ -489,8 +493,8 @@ def run_table1(splits, profile="smoke", device="auto", seed: int = 0, strength: 
                progress: bool = False, source: str | None = None,
                matched_control: bool = False) -> Table1Result:
     """Li et al.'s Table I on ``splits``: the profile's backbone with none / balanced resampling
-    (both from ``ferlib.methods.baseline.load_or_train_baseline``, reused when already recorded) / latent
-    augmentation, and DAN with ``dan_methods``. Order: the "none" classifier first (it is the
+    (both from ``ferlib.methods.baseline.load_or_train_baseline``, reused when already recorded) /
+    latent augmentation, and DAN with ``dan_methods``. Order: the "none" classifier first (it is the
     frozen perceptual network of the VAE-GAN), then the VAE-GAN (resumed or loaded from its
     checkpoint), the class statistics of the encoder means, and the other runs. Each run writes
     one record to ``results_path``. ``matched_control`` adds the row "balanced (matched draws)"
