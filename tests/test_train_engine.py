@@ -304,3 +304,26 @@ def test_set_seed_repeats_torch_numpy_python():
     assert a == (random.random(), np.random.rand(), torch.rand(1).item())
     with pytest.raises(TypeError, match="seed must be an int"):
         set_seed(1.5)
+
+
+def test_a_checkpoint_written_before_the_methods_moved_still_resumes(tmp_path):
+    """The fingerprint names a loss by its module (describe_callable): a checkpoint of a run
+    started before the methods moved to ferlib.methods names the old module, and is the same
+    run; a different loss is still refused."""
+    from ferlib.train.engine import _compare_fingerprints, renamed_modules
+
+    old = {"loss": "ferlib.models.dan.DANLoss: DANLoss(affinity_weight=1.0)",
+           "predict": "ferlib.models.ean.ean_predict_batch",
+           "scheduler_settings": {"lr_lambdas": ["ferlib.models.cucn_experiment.<lambda>"]},
+           "train_size": 10}
+    new = {"loss": "ferlib.methods.dan.model.DANLoss: DANLoss(affinity_weight=1.0)",
+           "predict": "ferlib.methods.ean.model.ean_predict_batch",
+           "scheduler_settings": {"lr_lambdas": ["ferlib.methods.cucn.experiment.<lambda>"]},
+           "train_size": 10}
+    _compare_fingerprints(old, new, tmp_path / "last.pt")
+    assert renamed_modules(new) == new    # the new names are left as they are
+    assert renamed_modules("ferlib.sae.SemanticClassifier ferlib.ahm.experiment.f") == \
+        "ferlib.methods.ahm.sae.SemanticClassifier ferlib.methods.ahm.experiment.f"
+    with pytest.raises(ValueError, match="written by a different run"):
+        _compare_fingerprints(old, {**new, "loss": "ferlib.methods.ean.model.EANLoss: EANLoss()"},
+                              tmp_path / "last.pt")

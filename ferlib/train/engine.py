@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -448,9 +449,46 @@ def _settings_of(obj) -> dict | None:
     return plain(state)
 
 
+#: the modules renamed when the methods moved to ``ferlib.methods`` (one package per paper), old
+#: name first. A checkpoint written before the move names its loss, predict or schedule function
+#: by the old module (``describe_callable``); ``_compare_fingerprints`` reads those names as the
+#: new ones, so such a run still resumes. Longer names first (``ean_experiment`` before
+#: ``ean``).
+RENAMED_MODULES = (
+    ("ferlib.models.ean_experiment", "ferlib.methods.ean.experiment"),
+    ("ferlib.models.cucn_experiment", "ferlib.methods.cucn.experiment"),
+    ("ferlib.models.ean", "ferlib.methods.ean.model"),
+    ("ferlib.models.scn", "ferlib.methods.ean.scn"),
+    ("ferlib.models.invariant", "ferlib.methods.ean.invariant"),
+    ("ferlib.models.cucn", "ferlib.methods.cucn.model"),
+    ("ferlib.models.dan", "ferlib.methods.dan.model"),
+    ("ferlib.models.vaegan", "ferlib.methods.latent_aug.vaegan"),
+    ("ferlib.augment", "ferlib.methods.latent_aug"),
+    ("ferlib.ahm", "ferlib.methods.ahm"),
+    ("ferlib.sae", "ferlib.methods.ahm.sae"),
+    ("ferlib.train.baseline", "ferlib.methods.baseline.experiment"),
+)
+_RENAMED = [(re.compile(r"(?<![\w.])" + re.escape(old) + r"(?![\w])"), new)
+            for old, new in RENAMED_MODULES]
+
+
+def renamed_modules(value):
+    """``value`` (a fingerprint entry: text, or lists and dicts of it) with every module name of
+    ``RENAMED_MODULES`` replaced by its new name."""
+    if isinstance(value, str):
+        for old, new in _RENAMED:
+            value = old.sub(new, value)
+        return value
+    if isinstance(value, dict):
+        return {k: renamed_modules(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(renamed_modules(v) for v in value)
+    return value
+
+
 def _compare_fingerprints(saved: dict, current: dict, path: Path) -> None:
     for key in sorted(set(saved) | set(current)):
-        a, b = saved.get(key), current.get(key)
+        a, b = renamed_modules(saved.get(key)), current.get(key)
         if a == b:
             continue
         if key not in saved:
