@@ -343,7 +343,7 @@ exp.adjacency_explorer(fb, yb, class_names, tau1=tau1, tau2=tau2, temperature=te
 # and are not set beside the paper's numbers (the committed records are, further down).
 
 # %%
-rates = (noise_rate,) if prof.name == "smoke" else (0.0, 0.1, 0.2)
+rates = (noise_rate,) if prof.short_live_runs else (0.0, 0.1, 0.2)
 results = exp.noisy_label_experiment(prof, splits=splits, seed=seed, noise_rates=rates,
                                      tau1=tau1, tau2=tau2, alpha=alpha, device=dev,
                                      results_path=results_path, train_cap=live["train_cap"],

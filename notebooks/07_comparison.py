@@ -49,10 +49,10 @@ data_root = None               # e.g. "../../shared/data/fer2013" for FER2013
 eval_split = None              # default: the dataset's evaluation split (FER2013: PublicTest)
 val_split = "holdout"          # holdout: a stratified 10 % of the training split
 seed = 0
-methods = None                 # None: smoke -> baseline, baseline+balanced, ahm; else all
-degradation_methods = None     # None: smoke -> baseline, baseline+balanced; else `methods`
-imbalance_ratios = None        # None: smoke -> [10]; else [1, 10, 50, 100]
-noise_rates = None             # None: smoke -> [0, 0.2]; else [0, 0.1, 0.2]
+methods = None                 # None: short live runs (smoke) -> baseline, baseline+balanced, ahm; else all
+degradation_methods = None     # None: short live runs -> baseline, baseline+balanced; else `methods`
+imbalance_ratios = None        # None: short live runs -> [10]; else [1, 10, 50, 100]
+noise_rates = None             # None: short live runs -> [0, 0.2]; else [0, 0.1, 0.2]
 results_path = "../_build/records"
 records_path = "../book/records"   # committed records, one folder per profile
 records_profile = "cpu"            # the profile of the committed records shown at the end
@@ -74,17 +74,17 @@ from ferlib.records import select
 
 prof = get_profile(profile)
 dev = resolve_device(device)
-smoke = prof.name == "smoke"
+short = prof.short_live_runs   # the smoke profile: grids that CI runs in seconds
 if methods is None:
-    methods = ["baseline", "baseline+balanced", "ahm"] if smoke else list(compare.METHODS)
+    methods = ["baseline", "baseline+balanced", "ahm"] if short else list(compare.METHODS)
 if degradation_methods is None:
-    degradation_methods = ["baseline", "baseline+balanced"] if smoke else list(methods)
+    degradation_methods = ["baseline", "baseline+balanced"] if short else list(methods)
 if imbalance_ratios is None:
-    # smoke leaves out ratio 1: a balanced subsample of the smoke split is 574 faces (82 a class),
+    # short runs leave out ratio 1: a balanced subsample of the smoke split is 574 faces (82 a class),
     # too few to learn from in seconds; the other profiles run the whole grid
-    imbalance_ratios = [10] if smoke else [1, 10, 50, 100]
+    imbalance_ratios = [10] if short else [1, 10, 50, 100]
 if noise_rates is None:
-    noise_rates = [0.0, 0.2] if smoke else [0.0, 0.1, 0.2]
+    noise_rates = [0.0, 0.2] if short else [0.0, 0.1, 0.2]
 committed_dir = Path(records_path) / records_profile
 splits = load_splits(dataset, data_root=data_root, eval_split=eval_split, val_split=val_split,
                      profile=prof, seed=seed)
