@@ -57,7 +57,7 @@ import pandas as pd
 
 from ferlib.records import normalize_method, select
 
-__all__ = ["Runner", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
+__all__ = ["Runner", "SAMPLERS", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
            "cell_folder", "checkpoint_folder", "find_record", "ensure_records", "comparison_table",
            "gains_table", "describe_gains",
@@ -345,42 +345,67 @@ def _cucn_variant(rung: str, profile="smoke"):
 _run_cucn = _cucn_runner("cucn")
 
 
+#: how a runner draws its training batches: uniformly shuffled, class-balanced
+#: (``fit(sampler="balanced")``), or none (AHM's closed-form solve on frozen features)
+SAMPLERS = ("shuffle", "balanced", "none")
+
+
 @dataclass(frozen=True)
 class Runner:
     """One method of the comparison: ``fn`` runs it through its chapter module and returns the
     record paths it wrote; ``record_method`` is the ``method`` string its record carries;
-    ``model`` names the network built for the parameter count; ``chapter`` the notebook."""
+    ``model`` names the network built for the parameter count; ``chapter`` the notebook.
+
+    What the run trains with, as the chapter's function passes it to ``ferlib.train.fit``:
+    ``loss`` (the dotted name of its ``loss_fn``; AHM: the closed-form solve on frozen features),
+    ``sampler`` (:data:`SAMPLERS`, as its records' ``sampler`` field says) and ``predict`` (the
+    dotted name of its ``predict_fn``; None: the arg-max of the model's logits). Tested to
+    resolve (tests/test_compare.py); chapter 07 lists them."""
 
     fn: Callable
     record_method: str
     model: str
     chapter: str
     label: str = ""
+    loss: str = "ferlib.train.engine.default_loss"
+    sampler: str = "shuffle"
+    predict: str | None = None
 
     def __call__(self, splits, profile, device, seed, results_path, **opts) -> list[Path]:
         paths = self.fn(splits, profile, device, seed, results_path, **opts)
         return [Path(p) for p in paths if p is not None]
 
 
+_AHM_SOLVE = "ferlib.methods.ahm.sae.fit_projection"   # Sylvester solve, no gradient steps
+_LATENT = "ferlib.methods.latent_aug.dataset.LatentAugmentation"  # around CE, or DAN's loss
+_DAN_LOSS = "ferlib.methods.dan.model.DANLoss"
+_CUCN_FIT = {"loss": "ferlib.methods.cucn.model.CUCNLoss",
+             "predict": "ferlib.methods.cucn.model.predict_fn"}
+
 #: method name (the scoreboard's spelling) -> runner, in the chapters' order
 METHODS: dict[str, Runner] = {
     "baseline": Runner(_run_baseline, "baseline", "backbone", "02_baseline",
                        "cross-entropy"),
     "baseline+balanced": Runner(_run_balanced, "baseline+balanced", "backbone", "02_baseline",
-                                "class-balanced resampling"),
+                                "class-balanced resampling", sampler="balanced"),
     "ahm": Runner(_run_ahm, "ahm", "ahm", "03_ahm_semantic_space",
-                  "AHM semantic space + SAE"),
+                  "AHM semantic space + SAE", loss=_AHM_SOLVE, sampler="none",
+                  predict="ferlib.methods.ahm.sae.SemanticClassifier"),
     "latent_aug": Runner(_run_latent_aug, "latent-aug", "backbone",
-                         "04_latent_covariance_augmentation", "latent covariance augmentation"),
-    "dan": Runner(_dan_runner("none"), "dan", "dan", "04_latent_covariance_augmentation", "DAN"),
+                         "04_latent_covariance_augmentation", "latent covariance augmentation",
+                         loss=_LATENT, sampler="balanced"),
+    "dan": Runner(_dan_runner("none"), "dan", "dan", "04_latent_covariance_augmentation", "DAN",
+                  loss=_DAN_LOSS),
     "dan+balanced": Runner(_dan_runner("balanced"), "dan+balanced", "dan",
-                           "04_latent_covariance_augmentation", "DAN + balanced resampling"),
+                           "04_latent_covariance_augmentation", "DAN + balanced resampling",
+                           loss=_DAN_LOSS, sampler="balanced"),
     "scn": Runner(_noisy_runner("scn"), "scn", "scn", "05_adjacency_threshold_tuning",
-                  "SCN (self-cure)"),
+                  "SCN (self-cure)", loss="ferlib.methods.ean.scn.SCNLoss"),
     "ean": Runner(_noisy_runner("ean"), "ean", "ean", "05_adjacency_threshold_tuning",
-                  "EAN (adjacency graph)"),
+                  "EAN (adjacency graph)", loss="ferlib.methods.ean.model.EANLoss",
+                  predict="ferlib.methods.ean.model.ean_predict_batch"),
     "cucn": Runner(_run_cucn, "cucn", "cucn", "06_uncertainty_and_imbalance",
-                   "CUCN (weights + CBAM + mixing)"),
+                   "CUCN (weights + CBAM + mixing)", **_CUCN_FIT),
 }
 
 
@@ -392,11 +417,15 @@ METHODS: dict[str, Runner] = {
 #: (``cucn:w``, ``cucn:w+cbam``)
 TABLE_ROWS: dict[str, Runner] = {
     "dan+latent_aug": Runner(_run_dan_latent_aug, "dan+latent-aug", "dan",
-                             "04_latent_covariance_augmentation", "DAN + latent augmentation"),
+                             "04_latent_covariance_augmentation", "DAN + latent augmentation",
+                             loss=_LATENT, sampler="balanced"),
     "balanced:matched": Runner(_run_matched, "balanced:matched", "backbone",
                                "04_latent_covariance_augmentation",
-                               "balanced resampling, latent augmentation's draws (control)"),
-    **{m: Runner(_cucn_runner(m), m, m, "06_uncertainty_and_imbalance", f"CUCN ladder: {label}")
+                               "balanced resampling, latent augmentation's draws (control)",
+                               loss="ferlib.methods.latent_aug.dataset.MatchedResampling",
+                               sampler="balanced"),
+    **{m: Runner(_cucn_runner(m), m, m, "06_uncertainty_and_imbalance", f"CUCN ladder: {label}",
+                 **_CUCN_FIT)
        for m, label in (("cucn:base", "backbone, no mixing"),
                         ("cucn:mix", "backbone + mixing"),
                         ("cucn:w+mix", "+ class weights + mixing"),

@@ -98,10 +98,15 @@ print("methods:", ", ".join(methods))
 # ## The methods and where they come from
 #
 # `ferlib.compare.METHODS` maps each method to a runner: a few lines that call the chapter's
-# own function on the given splits and return the records it wrote.
+# own function on the given splits and return the records it wrote. Each entry also names what
+# its run trains and tests with: the loss (AHM: the closed-form Sylvester solve on frozen
+# features, `fit_projection`), the batch sampler (uniformly shuffled or class-balanced) and the
+# prediction (EAN: over the graph of each test batch).
 
 # %%
 display(pd.DataFrame([{"method": name, "record method": r.record_method, "what": r.label,
+                       "loss": r.loss.rsplit(".", 1)[-1], "sampler": r.sampler,
+                       "prediction": (r.predict or "logits: arg-max").rsplit(".", 1)[-1],
                        "chapter": r.chapter} for name, r in compare.METHODS.items()]))
 
 # %% [markdown]

@@ -123,6 +123,38 @@ def test_method_names():
         {"imbalance_ratio": 10.0, "noise_rate": 0.0}, {"imbalance_ratio": None, "noise_rate": 0.1}]
 
 
+def _resolve(dotted: str):
+    import importlib
+
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_registry_names_what_each_runner_trains_with():
+    entries = {**compare.METHODS, **compare.TABLE_ROWS}
+    for key, r in entries.items():
+        assert callable(_resolve(r.loss)), key
+        assert r.predict is None or callable(_resolve(r.predict)), key
+        assert r.sampler in compare.SAMPLERS, key
+    # by hand: the balanced rows draw class-balanced batches, EAN predicts over the batch graph,
+    # AHM has no gradient steps, the CUCN rungs all share its loss and prediction
+    assert {k for k, r in entries.items() if r.sampler == "balanced"} == {
+        "baseline+balanced", "latent_aug", "dan+balanced", "dan+latent_aug", "balanced:matched"}
+    assert entries["ean"].predict.endswith("ean_predict_batch")
+    assert entries["ahm"].sampler == "none"
+    assert len({(r.loss, r.predict) for k, r in entries.items() if k.startswith("cucn")}) == 1
+
+
+def test_registry_sampler_agrees_with_the_committed_records():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "book" / "records" / "cpu_v2"
+    recs = load_records(folder).dropna(subset=["param/sampler"])
+    assert set(recs["method"]) >= {"baseline", "baseline+balanced"}
+    for method, sampler in zip(recs["method"], recs["param/sampler"]):
+        assert compare._runner(method).sampler == sampler, method
+
+
 def test_table_rows_are_runnable_but_not_in_the_comparison(records, tmp_path):
     # the chapters' other rows resolve in either spelling ...
     assert compare.registry_name("dan+latent-aug") == "dan+latent_aug"
