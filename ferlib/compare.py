@@ -57,7 +57,8 @@ import pandas as pd
 
 from ferlib.records import normalize_method, select
 
-__all__ = ["Runner", "SAMPLERS", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method", "registry_name",
+__all__ = ["Runner", "SAMPLERS", "METHODS", "TABLE_ROWS", "TABLE_METRICS", "normalize_method",
+           "registry_name",
            "count_parameters", "with_label_noise", "with_imbalance", "degradation_grid",
            "cell_folder", "checkpoint_folder", "find_record", "ensure_records", "comparison_table",
            "gains_table", "describe_gains",

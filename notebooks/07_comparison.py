@@ -49,8 +49,8 @@ data_root = None               # e.g. "../../shared/data/fer2013" for FER2013
 eval_split = None              # default: the dataset's evaluation split (FER2013: PublicTest)
 val_split = "holdout"          # holdout: a stratified 10 % of the training split
 seed = 0
-methods = None                 # None: short live runs (smoke) -> baseline, baseline+balanced, ahm; else all
-degradation_methods = None     # None: short live runs -> baseline, baseline+balanced; else `methods`
+methods = None                 # None: short runs -> baseline, baseline+balanced, ahm; else all
+degradation_methods = None     # None: short runs -> baseline, baseline+balanced; else `methods`
 imbalance_ratios = None        # None: short live runs -> [10]; else [1, 10, 50, 100]
 noise_rates = None             # None: short live runs -> [0, 0.2]; else [0, 0.1, 0.2]
 results_path = "../_build/records"
@@ -80,7 +80,7 @@ if methods is None:
 if degradation_methods is None:
     degradation_methods = ["baseline", "baseline+balanced"] if short else list(methods)
 if imbalance_ratios is None:
-    # short runs leave out ratio 1: a balanced subsample of the smoke split is 574 faces (82 a class),
+    # short runs leave out ratio 1: a balanced subsample of the smoke split is 574 faces (82 each),
     # too few to learn from in seconds; the other profiles run the whole grid
     imbalance_ratios = [10] if short else [1, 10, 50, 100]
 if noise_rates is None:
