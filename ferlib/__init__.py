@@ -18,3 +18,16 @@ Three layers, each importing only the ones above it in this list:
 """
 
 __version__ = "0.1.0"
+
+#: what ``import ferlib`` reaches as attributes (``ferlib.methods.ean``, ``ferlib.compare``), each
+#: imported on first use so that ``import ferlib`` itself stays cheap
+SUBPACKAGES = ("config", "data", "train", "models", "metrics", "stats", "plots", "records",
+               "checkpoint", "claims", "methods", "compare", "book")
+
+
+def __getattr__(name):
+    if name in SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -157,3 +157,35 @@ def test_the_runner_says_which_extra_it_needs():
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode != 0 and "pip install 'ferlib[book]'" in out.stderr
+
+
+def test_import_ferlib_reaches_every_subpackage_and_method():
+    """``import ferlib; ferlib.methods.ahm`` works in a fresh interpreter (nothing imported
+    before), and the lists behind it name exactly what is on disk, so a new package is
+    reachable only once it is listed."""
+    import ferlib
+    import ferlib.methods
+
+    on_disk = {p.stem for p in (ROOT / "ferlib").glob("*.py") if p.stem != "__init__"}
+    on_disk |= {p.parent.name for p in (ROOT / "ferlib").glob("*/__init__.py")}
+    assert set(ferlib.SUBPACKAGES) == on_disk
+    methods = {p.parent.name for p in (ROOT / "ferlib" / "methods").glob("*/__init__.py")}
+    assert set(ferlib.methods.PACKAGES) == methods
+    script = textwrap.dedent("""
+        import sys, ferlib
+        assert "ferlib.methods" not in sys.modules
+        for name in ferlib.methods.PACKAGES:
+            getattr(ferlib.methods, name)
+        print(ferlib.methods.ahm.priority_vector.__module__, ferlib.compare.SAMPLERS[0])
+        try:
+            ferlib.no_such_package
+        except AttributeError as exc:
+            print(exc)
+        """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg",
+                              "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[:2] == [
+        "ferlib.methods.ahm.ahp shuffle",
+        "module 'ferlib' has no attribute 'no_such_package'"]

@@ -20,3 +20,14 @@ runner, plots and widgets, built on the shared core (``ferlib.data``, ``ferlib.t
 :mod:`ferlib.compare` (notebooks/07_comparison) sits above them all: the registry that runs
 every method on the same splits.
 """
+
+#: the method packages, in the chapters' order; ``ferlib.methods.<name>`` imports one on first use
+PACKAGES = ("baseline", "ahm", "latent_aug", "dan", "ean", "cucn")
+
+
+def __getattr__(name):
+    if name in PACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
