@@ -36,7 +36,9 @@ class Profile:
     lr: float
     gen_epochs: int         # VAE-GAN epochs (chapter 04)
     latent_dim: int         # VAE-GAN latent size (chapter 04)
-    warmup_epochs: int      # EAN: epochs with A = I before the graph is built (chapter 05)
+    warmup_epochs: int      # EAN: epochs with A = I before the graph is built (chapter 05);
+    #                         half the run: a graph over features that have not yet learned
+    #                         collapses training to the majority class (measured there)
     num_workers: int = 0
     # the training recipe (ferlib.train.fit; notebooks/02_baseline, "The cpu recipe")
     optimizer: str = "adam"         # "adam" or "sgd" (Nesterov momentum 0.9)
@@ -82,7 +84,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", synth_train=3600, synth_test=280, real_train_cap=1400,
                      real_eval_cap=350, image_size=32, backbone="smallcnn", width=8,
                      epochs=8, batch_size=32, lr=3e-3, gen_epochs=1, latent_dim=16,
-                     warmup_epochs=2, schedule="onecycle", gen_width=4, short_live_runs=True),
+                     warmup_epochs=4, schedule="onecycle", gen_width=4, short_live_runs=True),
     # cpu: the whole training split, the 1.2M-parameter VGG-style net (width 32) chosen by
     # tests/benchmarks/bench_backbones.py, SGD + one-cycle to 0.1, crop/flip, label smoothing,
     # dropout, flip averaging, bfloat16 where the CPU has the units (notebooks/02_baseline,
@@ -90,7 +92,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile("cpu", synth_train=12000, synth_test=1400, real_train_cap=None,
                    real_eval_cap=None, image_size=48, backbone="smallcnn", width=32,
                    epochs=20, batch_size=128, lr=0.1, gen_epochs=6, latent_dim=32,
-                   warmup_epochs=3, optimizer="sgd", weight_decay=5e-4, schedule="onecycle",
+                   warmup_epochs=10, optimizer="sgd", weight_decay=5e-4, schedule="onecycle",
                    label_smoothing=0.1, augment="crop_flip", dropout=0.3, tta_flip=True,
                    channels_last=True, gen_width=16),
     "full": Profile("full", synth_train=12000, synth_test=1400, real_train_cap=None,

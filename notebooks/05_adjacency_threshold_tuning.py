@@ -110,8 +110,9 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 #    $(\sum A^{mask})^2$, which puts it in $[0,\alpha]$ for every batch size. **The experiments use
 #    the normalised form.**
 # 4. **With $A=I$ the GCN is an MLP.** $\hat A = I$, so the warm-up epochs train a plain
-#    two-layer MLP head. At test time the graph needs a batch: we report the batch graph and
-#    the single-image case ($A=I$) side by side.
+#    MLP head (with our one-layer GCN, below, the baseline's own linear classifier). At test
+#    time the graph needs a batch: we report the batch graph and the single-image case
+#    ($A=I$) side by side.
 #
 # One more, found below on real features: pooled ReLU features are non-negative and share a
 # large mean direction, so their raw cosines crowd near 1. `ferlib` centres the batch before
@@ -123,17 +124,34 @@ print(f"profile {prof.name}: backbone {prof.backbone}, {prof.epochs} epochs, bat
 #   validation accuracy of EAN trained under the chapter's label noise, at a handful of values
 #   (`exp.tune_thresholds`, which never reads the test split); the test split is read once, by
 #   the noisy-label experiment that uses the chosen values. The library has one default per
-#   threshold (`ean.DEFAULT_TAU1` = 0.3, `ean.DEFAULT_TAU2` = None), used where no tuning runs
-#   (the comparison chapter's grid).
+#   threshold (`ean.DEFAULT_TAU1` = 0.8, `ean.DEFAULT_TAU2` = None), used where no tuning runs
+#   (the comparison chapter's grid and the committed records).
 # * **Optimiser.** The paper trains with SGD at 0.1, divided by 10 every 20 epochs; every
-#   method here (baseline, SCN, EAN) uses the library's Adam at the profile's learning rate,
-#   without a schedule, so the three arms differ only in their loss and head.
+#   method here (baseline, SCN, EAN) uses the profile's one recipe (optimiser, one-cycle
+#   schedule, augmentation; `prof.fit_options()`), so the three arms differ only in their loss
+#   and head.
+# * **The graph starts half-way.** The paper keeps $A=I$ for 50 epochs. Over features that have
+#   not learned yet, the centred cosines of a batch sit near $\pm 1$ (the features collapse
+#   towards one direction), so even $\tau_1=0.9$ links half the batch, the GCN averages every
+#   face with its neighbours, and training falls to the majority class. Every profile therefore
+#   keeps $A=I$ for the first half of its epochs (`prof.warmup_epochs`; smoke 4 of 8, cpu 10
+#   of 20, full the paper's 50). The measurement is `tests/benchmarks/bench_noisy_schedule.py`
+#   (its table is in `tests/benchmarks/results/noisy_schedule_cpu.md`).
+# * **SCN relabels in the second half, in the low-importance group.** SCN relabels from epoch
+#   10 of 70 on a pretrained backbone; a model trained from scratch for a seventh of a short run
+#   is near chance, and relabelling by its argmax turns hundreds of faces into the majority
+#   class. We relabel from the middle of the run (`exp.scn_relabel_epoch`) and, as the SCN
+#   paper says (its reference code does otherwise), only in the low-importance group (same
+#   benchmark).
 # * **No invariant generator in the noise table.** The EAN arm of the noisy-label experiment is
 #   the backbone + graph + GCN; the invariant feature generator is trained and tested apart, in
 #   its own ablation at the end of the chapter.
 # * **Eq. 8's non-linearity and depth.** The paper writes $\sigma$ without naming it and does
-#   not fix the number of layers; we use ReLU between two GCN layers (no non-linearity after the
-#   last, which gives the logits), as in Kipf & Welling's reference GCN.
+#   not fix the number of layers. We use one layer, $\hat A H W + b$, whose output is the logits:
+#   with $A = I$ it is exactly the baseline's linear classifier, so EAN differs from the
+#   baseline only by the graph and Adj_loss. `gcn_layers=2` gives Kipf & Welling's two layers
+#   with ReLU between them; in our short runs the hidden layer cost accuracy even without a
+#   graph (same benchmark).
 # * **The straight-through graph carries the cross-entropy too.** With `mode="ste"` the soft
 #   adjacency's gradient flows back from every term that uses $A$: Adj_loss, and also the
 #   cross-entropy through the GCN's propagation $\hat A H W$. The hard graph of the paper would
@@ -269,8 +287,8 @@ print(f"best-edge-F1 tau1 = {best_f1:.3f}; same-label share of all pairs (precis
 # a handful of $\tau_1$; then, at the best $\tau_1$, the paper's full Eq. 4 with opposite-pair
 # edges ($C_s\le\tau_2$). A setting scores its best validation epoch with the graph on (warm-up
 # epochs, $A=I$, are the same for every threshold). Ties go to the single threshold and the
-# sparser graph. The smoke profile tries 3 + 1 settings on its 256-face subset; the other
-# profiles 5 + 2 on the whole split.
+# sparser graph. The smoke profile tries 2 + 1 settings; the other profiles 5 + 2. Every
+# profile trains on its whole training split.
 
 # %%
 live = exp.live_sizes(prof)
@@ -292,10 +310,11 @@ reading = "single threshold (simplified Eq. 4)" if tau2 is None else "two thresh
 print(f"thresholds used below: tau1 = {tau1}, tau2 = {tau2}: {reading}")
 
 # %% [markdown]
-# On the smoke profile the models train on 256 faces and stay near chance, so the differences are
-# noise and the choice is close to arbitrary; the point is the procedure. The table and plot
-# above are the measurement of both readings of Eq. 4; the reading printed last is the one the
-# noisy-label table below uses.
+# On the smoke profile these are single short runs on one seed, scored on noisy validation
+# labels: differences of a few points between settings are within the noise of a run, so the
+# choice shows the procedure rather than a property of Eq. 4. The table and plot above are the
+# measurement of both readings; the reading printed last is the one the noisy-label table
+# below uses.
 #
 # ### The adjacency, live
 #
@@ -325,22 +344,22 @@ exp.adjacency_explorer(fb, yb, class_names, tau1=tau1, tau2=tau2, temperature=te
 #
 # * **baseline**: cross-entropy;
 # * **SCN**: attention-weighted logits, rank regularisation (high-importance share 0.7; margin
-#   0.07 at batch 64, 0.15 above), relabelling when $p_{max}-p_{label}>0.2$ from epoch 10 of 70
-#   (scaled to shorter runs);
+#   0.07 at batch 64, 0.15 above), relabelling of the low-importance group when
+#   $p_{max}-p_{label}>0.2$, from the middle of the run (see the choices above);
 # * **EAN**: the backbone, the batch graph (centred cosine, the tuned `tau1` and `tau2`,
-#   straight-through) and a two-layer GCN; loss CE + normalised Adj_loss; $A=I$ for the
-#   profile's warm-up epochs; no invariant generator.
+#   straight-through) and a one-layer GCN; loss CE + normalised Adj_loss; $A=I$ for the first
+#   half of the run; no invariant generator.
 #
 # Every run writes one record. We report the test accuracy of the epoch selected on validation
 # and the mean of the last five epochs (the papers' noisy-label tables use the latter). The
-# smoke profile runs only `noise_rate`, on a 256-face subset of the training split
-# (`exp.live_sizes`); the cpu profile runs 0, 10 and 20 % on the whole split. Each EAN run also
+# smoke profile runs only `noise_rate`; the cpu profile runs 0, 10 and 20 %. Each EAN run also
 # writes an `ean:single` record: the same weights scored image by image ($A = I$), the control
 # that says whether the batch graph at test time adds anything.
 #
-# **Pipeline check.** At the `smoke` profile the models train on 256 faces and stay near chance: the
-# tables of this section show that the runs and their records work, nothing about the methods,
-# and are not set beside the paper's numbers (the committed records are, further down).
+# **Pipeline check.** At the `smoke` profile every model trains for seconds on synthetic faces,
+# one seed: the tables of this section show that the runs learn (the cell asserts that each
+# is well above chance) and that their records work, not how the methods compare, and they are
+# not set beside the paper's numbers (the committed records are, further down).
 
 # %%
 rates = (noise_rate,) if prof.short_live_runs else (0.0, 0.1, 0.2)
@@ -350,8 +369,12 @@ results = exp.noisy_label_experiment(prof, splits=splits, seed=seed, noise_rates
                                      source="notebooks/05_adjacency_threshold_tuning")
 assert results.loc[results["method"] == "ean", "single_image_accuracy"].notna().all(), \
     "the single-image control of EAN is missing"
+chance = 1 / splits.test.num_classes
+weak = results[results["mean_class_accuracy"] <= 2 * chance]
+assert weak.empty, f"live runs near chance ({chance:.3f}): {weak[['method', 'mean_class_accuracy']]}"
 print(f"pipeline check ({prof.name} profile, one seed): not results")
-results[["dataset", "method", "noise_rate", "accuracy", "accuracy_last5", "best_epoch",
+results[["dataset", "method", "noise_rate", "accuracy", "mean_class_accuracy", "accuracy_last5",
+         "best_epoch",
          "single_image_accuracy", "n_relabelled", "wall_time"]].round(3)
 
 # %%
@@ -382,6 +405,8 @@ exp.noisy_table(results, paper=None).round(2)
 ablation = exp.invariant_ablation(prof, seed=seed, device=dev, results_path=results_path,
                                   train_cap=live["train_cap"], n_test=live["n_test"],
                                   source="notebooks/05_adjacency_threshold_tuning")
+default = ablation[ablation["condition"] == "default"]
+assert (default["accuracy"] > 2 * chance).all(), f"an ablation arm is near chance: {default}"
 ablation.pivot(index="condition", columns="generator", values="accuracy").round(3)
 
 # %% [markdown]

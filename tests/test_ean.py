@@ -433,8 +433,21 @@ def test_live_sizes_follow_the_profile_field_not_its_name():
     from ferlib.methods.ean import experiment as exp
     smoke, cpu = get_profile("smoke"), get_profile("cpu")
     assert smoke.short_live_runs and not cpu.short_live_runs and not get_profile("full").short_live_runs
-    assert exp.live_sizes("smoke") == {"train_cap": 256, "n_test": 140,
-                                       "tau1_grid": (0.0, 0.3, 0.6), "tau2_grid": (-0.3,)}
-    assert exp.live_sizes(cpu)["train_cap"] is None
-    assert exp.live_sizes(cpu.replace(short_live_runs=True))["train_cap"] == 256
+    assert exp.live_sizes("smoke") == {"train_cap": None, "n_test": 140,
+                                       "tau1_grid": (0.6, 0.8), "tau2_grid": (-0.8,)}
+    assert exp.live_sizes(cpu)["n_test"] is None
+    assert exp.live_sizes(cpu.replace(short_live_runs=True))["n_test"] == 140
     assert exp.live_sizes(smoke.replace(short_live_runs=False))["tau1_grid"] == exp.TAU1_GRID
+
+
+def test_graph_and_relabelling_start_half_way():
+    """EAN's graph starts half-way through the smoke and cpu runs (full: the paper's 50 epochs)
+    and SCN relabels from the middle of the run (tests/benchmarks/bench_noisy_schedule.py
+    measures why)."""
+    from ferlib.config import PROFILES
+    from ferlib.methods.ean import experiment as exp
+    from ferlib.methods.ean import model as ean_mod
+    assert {n: (p.warmup_epochs, p.epochs) for n, p in PROFILES.items()} == {
+        "smoke": (4, 8), "cpu": (10, 20), "full": (50, 60)}
+    assert [exp.scn_relabel_epoch(e) for e in (1, 2, 3, 8, 20, 60)] == [2, 2, 2, 5, 11, 31]
+    assert EANConfig().gcn_layers == 1 and ean_mod.DEFAULT_TAU1 == 0.8

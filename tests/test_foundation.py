@@ -382,3 +382,124 @@ def test_only_a_cell_timeout_earns_the_runner_a_second_try():
     assert is_cell_timeout(TimeoutError())
     assert not is_cell_timeout(PapermillExecutionError(3, 3, "x = 1", "ValueError", "bad", []))
     assert not is_cell_timeout(ValueError("bad"))
+
+
+def test_toc_parts_group_the_chapters():
+    parts = book.toc_parts(ROOT)
+    assert parts == [["00_introduction", "01_data", "02_baseline"],
+                     ["03_ahm_semantic_space", "04_latent_covariance_augmentation",
+                      "05_adjacency_threshold_tuning", "06_uncertainty_and_imbalance"],
+                     ["07_comparison"]]
+    assert sum(parts, []) == book.toc_notebooks(ROOT)
+
+
+MEET = """\
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation: {{extension: .py, format_name: percent}}
+#   kernelspec: {{display_name: Python 3, language: python, name: python3}}
+# ---
+
+# %% tags=["parameters"]
+profile = "smoke"
+device = "auto"
+folder = ""
+
+# %%
+import os, time
+from pathlib import Path
+me, partner, before = {me!r}, {partner!r}, {before!r}
+Path(folder, me + ".start").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
+for name in before:   # chapters of an earlier part have ended
+    assert Path(folder, name + ".end").exists(), name + " had not ended"
+t0 = time.monotonic()
+while partner and not Path(folder, partner + ".start").exists():
+    assert time.monotonic() - t0 < 60, partner + " never started beside " + me
+    time.sleep(0.05)
+Path(folder, me + ".end").write_text("done")
+"""
+
+
+@pytest.fixture
+def two_part_book(tiny_book):
+    """tiny_book with parts: a and b in the first (each waits until the other has started),
+    c in the second (it checks that a and b have ended)."""
+    for me, partner, before in (("a", "b", []), ("b", "a", []), ("c", "", ["a", "b"])):
+        py = tiny_book / "notebooks" / f"{me}.py"
+        py.write_text(MEET.format(me=me, partner=partner, before=before))
+        jupytext.write(jupytext.read(py), py.with_suffix(".ipynb"))
+    (tiny_book / "_toc.yml").write_text(textwrap.dedent("""\
+        format: jb-book
+        root: book/index
+        parts:
+          - caption: one
+            chapters:
+              - file: notebooks/a
+              - file: notebooks/b
+          - caption: two
+            chapters:
+              - file: notebooks/c
+        """))
+    return tiny_book
+
+
+def test_jobs_run_one_part_side_by_side(two_part_book, tmp_path, monkeypatch, capsys):
+    """--jobs 2 (real papermill runs): a and b each wait for the other to start, so they only
+    finish side by side; c starts after both ended; each kernel gets half the cores."""
+    monkeypatch.setattr(book, "available_cpus", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    argv = ["--root", str(two_part_book), "--no-build", "-p", "folder", str(meet)]
+    assert book.main(argv + ["--jobs", "2"]) == 0, capsys.readouterr().out
+    assert {p.name for p in meet.iterdir()} == {"a.start", "a.end", "b.start", "b.end",
+                                                "c.start", "c.end"}
+    assert {(meet / f"{n}.start").read_text() for n in "abc"} == {"2"}
+    assert "OMP_NUM_THREADS" not in os.environ, "the kernels' environment must not leak"
+    log = json.loads((two_part_book / "_build/executed/smoke/run-log.json").read_text())
+    assert sorted(e["notebook"] for e in log["notebooks"]) == ["a", "b", "c"]
+    assert {e["status"] for e in log["notebooks"]} == {"ok"}
+
+
+def test_jobs_one_runs_in_order(two_part_book, monkeypatch):
+    calls = []
+
+    def fake_execute(ipynb, output, params, cfg):
+        calls.append((ipynb.stem, os.environ.get("OMP_NUM_THREADS")))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ipynb, output)
+
+    monkeypatch.setattr(book, "_execute", fake_execute)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert book.main(["--root", str(two_part_book), "--no-build", "--jobs", "1"]) == 0
+    assert calls == [("a", None), ("b", None), ("c", None)]
+
+
+def test_jobs_failure_is_reported(two_part_book, tmp_path, capsys):
+    """A notebook failing in a worker process is named with its cell, its partner in the part
+    still finishes, and the next part does not start."""
+    (two_part_book / "notebooks" / "a.py").write_text(MEET.format(me="a", partner="", before=[]))
+    (two_part_book / "notebooks" / "b.py").write_text(
+        MEET.format(me="b", partner="", before=[]).replace("import os, time",
+                                                           "raise ValueError('b breaks')"))
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    argv = ["--root", str(two_part_book), "--no-build", "--jobs", "2", "-p", "folder", str(meet)]
+    assert book.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "b: FAILED" in out and "ValueError: b breaks" in out, out
+    assert (meet / "a.end").exists() and "a: ok" in out
+    assert not (meet / "c.start").exists(), "the second part must not start after a failure"
+
+
+def test_jobs_option(monkeypatch, capsys):
+    monkeypatch.setattr(book, "available_cpus", lambda: 2)
+    assert book.parse_jobs("auto", "smoke") == 2 and book.parse_jobs("auto", "cpu") == 1
+    assert book.parse_jobs("3", "cpu") == 3
+    monkeypatch.setattr(book, "available_cpus", lambda: 1)
+    assert book.parse_jobs("auto", "smoke") == 1
+    for bad in ("0", "two", "-1"):
+        assert book.main(["--root", str(ROOT), "--no-build", "--jobs", bad]) == 2
+        assert f"--jobs {bad!r}: give a whole number >= 1, or auto" in capsys.readouterr().err

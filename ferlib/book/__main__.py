@@ -3,4 +3,6 @@ import sys
 
 from ferlib.book.runner import main
 
-sys.exit(main())
+# guarded: the runner's worker processes (--jobs) are spawned, and spawning imports this module
+if __name__ == "__main__":
+    sys.exit(main())

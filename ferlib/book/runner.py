@@ -46,6 +46,7 @@ import datetime as _dt
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -54,7 +55,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -144,6 +145,23 @@ def toc_entries(root: str | Path) -> list[str]:
     walk(toc.get("chapters"))
     return [str(Path(e).with_suffix("")) if Path(e).suffix in (".md", ".ipynb") else str(e)
             for e in entries]
+
+
+def toc_parts(root: str | Path) -> list[list[str]]:
+    """The ``notebooks/`` chapters of ``_toc.yml`` grouped by part, parts in order (a toc
+    without parts: one group). A part's chapters read only what earlier parts wrote (chapter 02's
+    baseline, the records of the four papers' chapters), so :func:`run_book` may execute the
+    chapters of one part side by side (``--jobs``) and starts a part when the one before ends."""
+    path = Path(root) / "_toc.yml"
+    toc = yaml.safe_load(path.read_text()) or {}
+    groups = [part.get("chapters") for part in toc.get("parts") or []] or [toc.get("chapters")]
+    out = []
+    for chapters in groups:
+        names = [Path(str(item["file"])).with_suffix("").name for item in chapters or []
+                 if "file" in item and Path(str(item["file"])).parent.as_posix() == NOTEBOOK_DIR]
+        if names:
+            out.append(names)
+    return out
 
 
 def toc_notebooks(root: str | Path) -> list[str]:
@@ -327,14 +345,18 @@ def clean_for_commit(nb):
 # ----------------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def kernel_environment(root: Path, kernel: str) -> Iterator[dict[str, str]]:
+def kernel_environment(root: Path, kernel: str, jobs: int = 1) -> Iterator[dict[str, str]]:
     """Environment for the kernels: ``python3`` is pinned to *this* interpreter (a kernelspec
     under ``_build/kernels`` put first on ``JUPYTER_PATH``), so a user-level ``python3`` spec
     pointing at another Python cannot be picked; ``MPLBACKEND`` is dropped so that figures are
-    rendered inline (tests set it to Agg). Yields the environment dict; ``os.environ`` is
-    restored afterwards."""
+    rendered inline (tests set it to Agg). With ``jobs`` kernels side by side, each gets an
+    equal share of the CPU cores as its thread count (``OMP_NUM_THREADS``, unless already
+    set), so they do not fight over the cores. Yields the environment dict; ``os.environ``
+    is restored afterwards."""
     saved = dict(os.environ)
     env = dict(os.environ)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, available_cpus() // jobs))
     env.pop("MPLBACKEND", None)
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     if kernel == "python3":
@@ -354,6 +376,22 @@ def kernel_environment(root: Path, kernel: str) -> Iterator[dict[str, str]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_jobs(profile: str) -> int:
+    """``--jobs auto``: two chapters at a time for the smoke profile on a machine with at least
+    two cores (its small CPU models use two threads poorly: two one-thread kernels train about
+    1.5 times as many images per second as one two-thread kernel); one for the other profiles,
+    whose runs fill a machine, or a GPU, on their own."""
+    return min(2, available_cpus()) if profile == "smoke" else 1
 
 
 def _check_kernel(kernel: str) -> None:
@@ -384,6 +422,7 @@ class RunConfig:
     force: bool = False
     update_committed: bool = False
     keep_going: bool = False
+    jobs: int = 1                 # notebooks of one toc part executed side by side
     # False when the root was not named (--root) and is not the working directory: then no
     # committed file (notebooks/*.ipynb) is written there
     write_committed: bool = True
@@ -479,9 +518,13 @@ def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
     # already sent (jupyter/nbclient#312): such a timeout gets one more run of the notebook.
     for attempt in (1, 2):
         try:
+            # the kernel starts in notebooks/ (nbclient's resources path), and this process
+            # never changes its working directory (papermill's cwd= would chdir the process,
+            # which chapters running side by side in threads share)
             papermill.execute_notebook(
                 str(ipynb), str(output), parameters=params, kernel_name=cfg.kernel,
-                language="python", cwd=str(cfg.root / NOTEBOOK_DIR), progress_bar=False,
+                language="python", resources={"metadata": {"path": str(cfg.root / NOTEBOOK_DIR)}},
+                progress_bar=False,
                 log_output=False, start_timeout=180,
                 execution_timeout=SMOKE_CELL_TIMEOUT if cfg.profile == "smoke" else None)
             return
@@ -490,6 +533,19 @@ def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
                 raise
             print(f"      {ipynb.stem}: a cell timed out after {SMOKE_CELL_TIMEOUT} s; "
                   "running the notebook once more", flush=True)
+
+
+def _execute_reported(ipynb: Path, output: Path, params: dict, cfg: RunConfig, label: str):
+    """:func:`_execute`, returning ``(why, seconds)``: ``why`` None on success, else the failure
+    in words (an exception as text: a papermill error does not survive pickling back from a
+    worker process). Says when it starts: in a worker, that is when a core is free for it."""
+    _say(f"{label}: running with {json.dumps(params)}")
+    t0 = time.perf_counter()
+    try:
+        _execute(ipynb, output, params, cfg)
+    except Exception as exc:  # noqa: BLE001 - reported with the cell that failed
+        return _describe_failure(exc), time.perf_counter() - t0
+    return None, time.perf_counter() - t0
 
 
 def run_book(cfg: RunConfig) -> int:
@@ -505,6 +561,8 @@ def run_book(cfg: RunConfig) -> int:
     nb_out = out_dir / NOTEBOOK_DIR
     cache_path, log_path = out_dir / "cache.json", out_dir / "run-log.json"
     cache = {} if cfg.force else _load_json(cache_path, {})
+    # how long each notebook took last time (kept through --force): the order of --jobs
+    last_seconds = {k: v.get("seconds", 0.0) for k, v in _load_json(cache_path, {}).items()}
     hashes = dict(ferlib_hash=tree_hash(ferlib_dir()),
                   records_hash=tree_hash(root / "book" / "records"),
                   env_hash=_env_hash(root), kernel=cfg.kernel)
@@ -542,48 +600,81 @@ def run_book(cfg: RunConfig) -> int:
     _say(f"{PROG}: profile {cfg.profile}, device {cfg.device} ({dev}), kernel {cfg.kernel} "
          f"({sys.executable}), {len(names)} notebook(s)")
     failures, t_all = [], time.perf_counter()
-    with kernel_environment(root, cfg.kernel):
-        for i, name in enumerate(names, 1):
-            py = root / NOTEBOOK_DIR / f"{name}.py"
-            ipynb, output = py.with_suffix(".ipynb"), nb_out / f"{name}.ipynb"
-            params = notebook_parameters(cfg, declared_by[name])
-            key = cache_key(py.read_bytes(), params, **hashes)
-            entry = {"notebook": name, "parameters": params, "output": str(output.relative_to(root))}
-            prefix = f"[{i}/{len(names)}] {name}"
-            if cache.get(name, {}).get("key") == key and output.is_file():
-                entry.update(status="cached", seconds=0.0)
-                _say(f"{prefix}: cached (unchanged since {cache[name].get('finished', '?')})")
+    number = {name: i for i, name in enumerate(names, 1)}
+
+    def start(name: str) -> tuple[dict, tuple | None]:
+        """One notebook's run-log entry, and the arguments of its execution (None: cached)."""
+        py = root / NOTEBOOK_DIR / f"{name}.py"
+        ipynb, output = py.with_suffix(".ipynb"), nb_out / f"{name}.ipynb"
+        params = notebook_parameters(cfg, declared_by[name])
+        key = cache_key(py.read_bytes(), params, **hashes)
+        entry = {"notebook": name, "parameters": params, "output": str(output.relative_to(root)),
+                 "key": key}
+        if cache.get(name, {}).get("key") == key and output.is_file():
+            _say(f"{prefix(name)}: cached (unchanged since {cache[name].get('finished', '?')})")
+            return {**entry, "status": "cached", "seconds": 0.0}, None
+        return entry, (ipynb, output, params, cfg, prefix(name))
+
+    def prefix(name: str) -> str:
+        return f"[{number[name]}/{len(names)}] {name}"
+
+    def report(entry: dict, why: str | None, seconds: float) -> dict:
+        name, seconds = entry["notebook"], round(seconds, 2)
+        if why is None:
+            _say(f"{prefix(name)}: ok in {seconds:.1f} s")
+            return {**entry, "status": "ok", "seconds": seconds}
+        _say(f"{prefix(name)}: FAILED after {seconds:.1f} s: {why}\n"
+             f"      partial output: {entry['output']}")
+        return {**entry, "status": "failed", "seconds": seconds, "error": why}
+
+    def settle(entry: dict) -> None:
+        """Cache, run log and committed copy of one finished notebook (main thread only)."""
+        name, key = entry["notebook"], entry.pop("key")
+        if entry["status"] == "failed":
+            cache.pop(name, None)
+            failures.append((name, entry["error"]))
+        elif entry["status"] == "ok":
+            cache[name] = {"key": key, "seconds": entry["seconds"],
+                           "finished": _dt.datetime.now().isoformat(timespec="seconds")}
+        if cfg.update_committed and entry["status"] != "failed":
+            nb = clean_for_commit(nbformat.read(root / entry["output"], as_version=4))
+            nbformat.write(nb, root / NOTEBOOK_DIR / f"{name}.ipynb")
+            _say(f"      updated committed {NOTEBOOK_DIR}/{name}.ipynb")
+        log["notebooks"].append(entry)
+        _write_json(log_path, log)
+        _write_json(cache_path, cache)
+
+    parts = [[n for n in part if n in number] for part in toc_parts(root)]
+    with kernel_environment(root, cfg.kernel, jobs=cfg.jobs):
+        for part in (p for p in parts if p):
+            if cfg.jobs > 1 and len(part) > 1:
+                # each notebook in a worker process of its own (a kernel client is not safe to
+                # share between threads); longest first, by the last run's time, so the part
+                # ends as early as it can
+                part = sorted(part, key=lambda n: -last_seconds.get(n, 0.0))
+                spawn = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(min(cfg.jobs, len(part)), mp_context=spawn) as pool:
+                    running = {}
+                    for name in part:
+                        entry, job = start(name)
+                        if job is None:
+                            settle(entry)
+                        else:
+                            running[pool.submit(_execute_reported, *job)] = entry
+                    for future in as_completed(running):
+                        try:
+                            why, seconds = future.result()
+                        except Exception as exc:  # noqa: BLE001 - e.g. a worker killed
+                            why, seconds = f"the worker process failed: {exc!r}", 0.0
+                        settle(report(running[future], why, seconds))
             else:
-                _say(f"{prefix}: running with {json.dumps(params)}")
-                t0 = time.perf_counter()
-                try:
-                    _execute(ipynb, output, params, cfg)
-                except Exception as exc:  # noqa: BLE001 - reported with the cell that failed
-                    seconds = time.perf_counter() - t0
-                    why = _describe_failure(exc)
-                    entry.update(status="failed", seconds=round(seconds, 2), error=why)
-                    cache.pop(name, None)
-                    failures.append((name, why))
-                    _say(f"{prefix}: FAILED after {seconds:.1f} s: {why}\n"
-                         f"      partial output: {output.relative_to(root)}")
-                    log["notebooks"].append(entry)
-                    _write_json(log_path, log)
-                    _write_json(cache_path, cache)
-                    if not cfg.keep_going:
+                for name in part:
+                    entry, job = start(name)
+                    settle(entry if job is None else report(entry, *_execute_reported(*job)))
+                    if failures and not cfg.keep_going:
                         break
-                    continue
-                seconds = time.perf_counter() - t0
-                entry.update(status="ok", seconds=round(seconds, 2))
-                cache[name] = {"key": key, "seconds": round(seconds, 2),
-                               "finished": _dt.datetime.now().isoformat(timespec="seconds")}
-                _say(f"{prefix}: ok in {seconds:.1f} s")
-            if cfg.update_committed:
-                nb = clean_for_commit(nbformat.read(output, as_version=4))
-                nbformat.write(nb, ipynb)
-                _say(f"      updated committed {NOTEBOOK_DIR}/{name}.ipynb")
-            log["notebooks"].append(entry)
-            _write_json(log_path, log)
-            _write_json(cache_path, cache)
+            if failures and not cfg.keep_going:
+                break
     total = time.perf_counter() - t_all
     if failures:
         for name, why in failures:
@@ -1008,6 +1099,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "smoke notebooks back to notebooks/*.ipynb (profile smoke, CPU only)")
     parser.add_argument("--keep-going", action="store_true", help="run the remaining notebooks "
                         "after a failure (still exits non-zero, builds nothing)")
+    parser.add_argument("--jobs", default="auto", help="chapters of one toc part executed side "
+                        "by side, each kernel with an equal share of the cores (default auto: 2 "
+                        "for the smoke profile on 2 or more cores, else 1)")
     return parser
 
 
@@ -1024,6 +1118,19 @@ def build_sweep_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="output folder (default _build/sweeps)")
     _common(parser)
     return parser
+
+
+def parse_jobs(value: str, profile: str) -> int:
+    """``--jobs``: ``auto`` (:func:`default_jobs`) or a whole number >= 1."""
+    if value == "auto":
+        return default_jobs(profile)
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise BookError(f"--jobs {value!r}: give a whole number >= 1, or auto")
+    return jobs
 
 
 def _extras(pairs) -> dict[str, Any]:
@@ -1058,6 +1165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         extra=_extras(args.parameter), only=args.only, kernel=args.kernel,
                         build=not args.no_build, force=args.force,
                         update_committed=args.update_committed, keep_going=args.keep_going,
+                        jobs=parse_jobs(args.jobs, args.profile),
                         write_committed=how != ROOT_FROM_INSTALL)
         return run_book(cfg)
     except BookError as exc:
