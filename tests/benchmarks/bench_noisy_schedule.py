@@ -21,18 +21,16 @@ time. The library's defaults (``ferlib.config`` warm-up = half the run, ``EANCon
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from ferlib.config import get_profile
 from ferlib.data import load_splits
 from ferlib.methods.ean import experiment as exp
-from ferlib.train.precision import cpu_model
+
+from _report import emit, machine_line  # noqa: E402 - tests/benchmarks, the script's folder
 
 #: (label, method, EANConfig fields, SCNConfig fields); warm-up and relabel epochs are for 8 epochs
 CASES = [
@@ -81,15 +79,11 @@ def main(argv=None) -> pd.DataFrame:
     head = (f"# EAN's warm-up and depth, SCN's relabelling: smoke SynthFACS, "
             f"{len(splits.train)} training faces, {args.noise:.0%} flipped labels, "
             f"{prof.epochs} epochs, tau1 = {args.tau1}, seed {args.seed}\n\n"
-            f"CPU: {cpu_model()} ({platform.machine()}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, float32. Test accuracy in percent (the test "
-            f"split is balanced, so it equals mean class accuracy).\n\n"
+            f"{machine_line()} Test accuracy in percent (the test split is balanced, so it "
+            "equals mean class accuracy).\n\n"
             "Command: `python tests/benchmarks/bench_noisy_schedule.py "
             f"--noise {args.noise} --tau1 {args.tau1} --seed {args.seed}`\n\n")
-    text = head + table.to_markdown(index=False) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    emit(head + table.to_markdown(index=False) + "\n", args.out)
     return table
 
 

@@ -12,19 +12,17 @@ decides how long ``make book`` takes.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from ferlib.config import get_profile
 from ferlib.data import load_splits
 from ferlib.methods.baseline.experiment import build_baseline_model
 from ferlib.train import fit, set_seed
-from ferlib.train.precision import cpu_model
+
+from _report import emit, machine_line  # noqa: E402 - tests/benchmarks, the script's folder
 
 SETTINGS = [(32, 3e-3), (64, 6e-3)]
 
@@ -57,14 +55,11 @@ def main(argv=None) -> pd.DataFrame:
     table["time ratio to batch 32"] = table["seconds"] / base
     table = table.round({"seconds": 1, "mca": 3, "mca_sd": 3, "time ratio to batch 32": 2})
     text = (f"# The smoke baseline at two batch sizes: SynthFACS, {len(splits.train)} training "
-            f"faces, 8 epochs, seeds {args.seeds}\n\nCPU: {cpu_model()} ({platform.machine()}), "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32.\n\n"
+            f"faces, 8 epochs, seeds {args.seeds}\n\n{machine_line()}\n\n"
             "Command: `python tests/benchmarks/bench_smoke_batch.py`\n\n"
             + table.to_markdown(index=False) + "\n\nPer run:\n\n"
             + runs.round(3).to_markdown(index=False) + "\n")
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    emit(text, args.out)
     return table
 
 
