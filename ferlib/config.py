@@ -38,7 +38,8 @@ class Profile:
     latent_dim: int         # VAE-GAN latent size (chapter 04)
     warmup_epochs: int      # EAN: epochs with A = I before the graph is built (chapter 05);
     #                         half the run: a graph over features that have not yet learned
-    #                         collapses training to the majority class (measured there)
+    #                         pulls training to the majority class
+    #                         (tests/benchmarks/results/noisy_schedule_cpu.md)
     num_workers: int = 0
     # the training recipe (ferlib.train.fit; notebooks/02_baseline, "The cpu recipe")
     optimizer: str = "adam"         # "adam" or "sgd" (Nesterov momentum 0.9)

@@ -518,9 +518,8 @@ def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
     # already sent (jupyter/nbclient#312): such a timeout gets one more run of the notebook.
     for attempt in (1, 2):
         try:
-            # the kernel starts in notebooks/ (nbclient's resources path), and this process
-            # never changes its working directory (papermill's cwd= would chdir the process,
-            # which chapters running side by side in threads share)
+            # the kernel starts in notebooks/ (nbclient's resources path) and this process
+            # keeps its working directory (papermill's cwd= would chdir the whole process)
             papermill.execute_notebook(
                 str(ipynb), str(output), parameters=params, kernel_name=cfg.kernel,
                 language="python", resources={"metadata": {"path": str(cfg.root / NOTEBOOK_DIR)}},

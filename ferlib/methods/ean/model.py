@@ -12,7 +12,7 @@ Pipeline for a batch of B images::
     Eq. 5  same-label mask                   A_mask (B, B)
     Eq. 6  Adj_loss = alpha * (sum(A_mask * A) - sum(A_mask))^2
     Eq. 7  A_hat = D~^-1/2 (A + I) D~^-1/2   (row-normalised D~^-1 (A + I) as an option)
-    Eq. 8  H^{l+1} = relu(A_hat H^l W^l)     two layers; the last one gives the logits
+    Eq. 8  H^{l+1} = relu(A_hat H^l W^l)     one layer by default: A_hat H W + b, the logits
 
 Choices made here, where the paper is silent or wrong (each is shown in the chapter):
 
