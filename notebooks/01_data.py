@@ -105,7 +105,7 @@ fig = prototype_figure(intensity=1.0, size=96)
 # and redraws the face on every change. The static figure after it shows the same thing for
 # the built site: each AU alone on the mean identity, at increasing intensity.
 
-# %%
+# %% tags=["widget"]
 au_explorer(size=128, start="Happy")
 
 # %%

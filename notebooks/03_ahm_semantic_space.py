@@ -180,7 +180,7 @@ for m in ("path", "composite"):
 # the CR far above 0.1.) On the static website the widget does not run; the figure after it
 # shows its starting state, Fear's region matrix.
 
-# %%
+# %% tags=["widget"]
 editor = judgment_editor(H, mode=mode, method=weights)
 display(editor.widget)
 

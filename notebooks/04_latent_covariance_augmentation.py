@@ -280,7 +280,7 @@ display(comp.round(3))
 # the class's covariance spectrum. The static figures after it show the same for the smallest
 # class with the three samplers.
 
-# %%
+# %% tags=["widget"]
 ex.augmentation_explorer(vg.model, stats, splits.train)
 
 # %%

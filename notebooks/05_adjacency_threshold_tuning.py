@@ -335,7 +335,7 @@ print(f"tau1={tau1}: precision {state['precision']:.3f}, recall {state['recall']
       f"mean degree {state['mean_degree']:.1f}, Adj_loss {state['adj_loss']:.1f} "
       f"(normalised {state['adj_loss_norm']:.4f})")
 
-# %%
+# %% tags=["widget"]
 exp.adjacency_explorer(fb, yb, class_names, tau1=tau1, tau2=tau2, temperature=temperature, alpha=alpha)
 
 # %% [markdown]

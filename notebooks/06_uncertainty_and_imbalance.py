@@ -269,7 +269,7 @@ else:
 # the mixing loss. On the static website the widget does not run; the figure after it pairs
 # the most uncertain training face with the least uncertain one.
 
-# %%
+# %% tags=["widget"]
 if full is not None:
     display(exp.mixing_explorer(full.result.model, splits.train, names, i=int(most[0]),
                                 j=int(least[0]), device=dev))

@@ -503,3 +503,21 @@ def test_jobs_option(monkeypatch, capsys):
     for bad in ("0", "two", "-1"):
         assert book.main(["--root", str(ROOT), "--no-build", "--jobs", bad]) == 2
         assert f"--jobs {bad!r}: give a whole number >= 1, or auto" in capsys.readouterr().err
+
+
+def test_widget_cells_get_a_short_timeout(tiny_book, monkeypatch, capsys):
+    """A smoke cell tagged "widget" gets WIDGET_CELL_TIMEOUT, the others SMOKE_CELL_TIMEOUT
+    (nbclient's timeout_func, a real papermill run): a tagged cell that hangs fails in seconds,
+    after the one retry, naming the timeout."""
+    assert book.smoke_cell_timeout({"metadata": {"tags": ["widget"]}}) == book.WIDGET_CELL_TIMEOUT
+    assert book.smoke_cell_timeout({"metadata": {}}) == book.SMOKE_CELL_TIMEOUT == 300
+    py = tiny_book / "notebooks" / "tiny.py"
+    py.write_text(py.read_text() + '\n# %% tags=["widget"]\nimport time\ntime.sleep(120)\n')
+    monkeypatch.setattr(book, "WIDGET_CELL_TIMEOUT", 2)
+    import time as _time
+    t0 = _time.monotonic()
+    assert book.main(["--root", str(tiny_book), "--no-build", "--only", "tiny"]) == 1
+    out = capsys.readouterr().out
+    assert _time.monotonic() - t0 < 60, "the tagged cell must not wait for the long timeout"
+    assert "tiny: a cell timed out; running the notebook once more" in out, out
+    assert "FAILED" in out and "timed out" in out.split("FAILED", 1)[1], out
