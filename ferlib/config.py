@@ -37,7 +37,8 @@ class Profile:
     gen_epochs: int         # VAE-GAN epochs (chapter 04)
     latent_dim: int         # VAE-GAN latent size (chapter 04)
     warmup_epochs: int      # EAN: epochs with A = I before the graph is built (chapter 05);
-    #                         half the run: a graph over features that have not yet learned
+    #                         smoke and cpu: half the run (full: the paper's 50), since a
+    #                         graph over features that have not yet learned
     #                         pulls training to the majority class
     #                         (tests/benchmarks/results/noisy_schedule_cpu.md)
     num_workers: int = 0

@@ -388,8 +388,9 @@ def available_cpus() -> int:
 
 def default_jobs(profile: str) -> int:
     """``--jobs auto``: two chapters at a time for the smoke profile on a machine with at least
-    two cores (its small CPU models use two threads poorly: two one-thread kernels train about
-    1.5 times as many images per second as one two-thread kernel); one for the other profiles,
+    two cores (its small CPU models use two threads poorly: two one-thread processes train 1.34
+    times as many images per second as one two-thread process on the 2-core machine of
+    tests/benchmarks/results/kernel_threads_cpu.md); one for the other profiles,
     whose runs fill a machine, or a GPU, on their own."""
     return min(2, available_cpus()) if profile == "smoke" else 1
 
