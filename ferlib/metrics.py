@@ -19,12 +19,12 @@ named in ``absent_classes`` (never a silent NaN).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score, confusion_matrix, f1_score
 
-__all__ = ["classification_metrics", "SCALAR_KEYS"]
+__all__ = ["classification_metrics", "SCALAR_KEYS", "check_above_chance"]
 
 SCALAR_KEYS = ("accuracy", "mean_class_accuracy", "macro_f1", "mAP", "max_class_recall",
                "min_class_recall")
@@ -107,3 +107,30 @@ def classification_metrics(y_true, y_pred, scores=None,
         out["per_class_ap"] = ap
         out["mAP"] = float(np.mean(list(ap.values())))
     return out
+
+
+def check_above_chance(scores: Mapping[str, float], num_classes: int, factor: float = 2.0,
+                       what: str = "mean class accuracy") -> float:
+    """Check that every live run of a chapter clearly beats chance: each score (a fraction, by
+    run name) must exceed ``factor / num_classes``. Returns the lowest score; raises
+    AssertionError naming every run at or below the bar.
+
+    The chapters check trained metrics this way instead of printing them for nbval: a trained
+    network's last bits differ between processors, a margin over chance does not.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if not factor > 0:
+        raise ValueError(f"factor must be > 0, got {factor!r}")
+    if not scores:
+        raise ValueError("no scores to check: a chapter's live runs produced nothing")
+    values = {str(k): float(v) for k, v in dict(scores).items()}
+    missing = [k for k, v in values.items() if not np.isfinite(v)]
+    if missing:
+        raise AssertionError(f"{what} is NaN or infinite for {missing}")
+    bar = factor / num_classes
+    weak = {k: round(v, 3) for k, v in values.items() if v <= bar}
+    if weak:
+        raise AssertionError(f"{what} at or below {bar:.3f} ({factor:g} x chance "
+                             f"{1 / num_classes:.3f}): {weak}")
+    return min(values.values())

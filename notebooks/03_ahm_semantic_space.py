@@ -358,6 +358,7 @@ print("residual", f"{sae.sylvester_residual(W_min, X_demo, P_demo[y_demo], 1.0):
 
 # %%
 from ferlib.data import load_splits
+from ferlib.metrics import check_above_chance
 
 splits = load_splits(dataset, data_root=data_root, eval_split=eval_split, val_split=val_split,
                      profile=prof, seed=seed)
@@ -365,6 +366,12 @@ run = exp.run_ahm_experiment(splits, prof, device, seed, lam=lam, mode=mode, met
                              results_path=results_path, progress=False, controls=True,
                              source="notebooks/03_ahm_semantic_space")
 assert set(run.controls) == {"ahm:logreg", "ahm:onehot"}, "the controls did not run"
+# trained metrics are checked with a margin over chance, not printed for nbval (their last
+# bits differ between processors)
+check_above_chance({"ahm": run.ahm_metrics["mean_class_accuracy"],
+                    "baseline": run.baseline_metrics["mean_class_accuracy"],
+                    **{m: c.metrics["mean_class_accuracy"] for m, c in run.controls.items()}},
+                   splits.test.num_classes)
 print(f"lam = {run.lam:g} ({run.params['lam_selected_on']}); semantic dimension "
       f"{run.params['semantic_dim']}, feature dimension {run.params['feature_dim']}; "
       f"record: {run.record_path}")

@@ -68,6 +68,7 @@ from ferlib.methods.latent_aug import class_latent_stats, sample_latent
 from ferlib.methods.latent_aug import experiment as ex
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
+from ferlib.metrics import check_above_chance
 from ferlib.methods.latent_aug.vaegan import hinge_d_loss, hinge_g_loss, kl_divergence
 from ferlib.plots import plot_class_counts, plot_per_class_recall
 from ferlib.methods.baseline import load_or_train_baseline
@@ -315,6 +316,8 @@ t1 = ex.run_table1(splits, prof, dev, seed, strength=strength, aug_ratio=aug_rat
                    include_dan=(profile != "smoke") if include_dan is None else include_dan,
                    progress=False, matched_control=True)
 assert ex.MATCHED_ROW in set(t1.table["method"]), "the matched-draws control did not run"
+check_above_chance({f"{r.model} / {r.method}": r.mean_class_accuracy for r in t1.table.itertuples()},
+                   splits.test.num_classes)   # a margin over chance, not a pinned number
 print(f"pipeline check ({prof.name} profile, one seed; not results): Table I runs took "
       f"{t1.wall_time:.0f} s")
 display(t1.table.round(4))

@@ -58,6 +58,7 @@ from IPython.display import display
 
 from ferlib.config import get_profile, resolve_device
 from ferlib.data import load_splits
+from ferlib.metrics import check_above_chance
 from ferlib.methods.ean import model as ean
 from ferlib.methods.ean import experiment as exp
 
@@ -320,6 +321,14 @@ print(f"thresholds used below: tau1 = {tau1}, tau2 = {tau2}: {reading}")
 # measurement of both readings; the reading printed last is the one the noisy-label table
 # below uses.
 #
+# Over three seeds the same holds: `tests/benchmarks/bench_ean_threshold.py` (smoke, 20 %
+# noise, seeds 0-2; the table is `tests/benchmarks/results/ean_threshold_cpu.md`) trained EAN
+# at $\tau_1$ = 0.6, 0.8, 0.9 and 0.95 beside the baseline. Mean test accuracy: baseline 40.6 %,
+# EAN 38.0, 35.7, 34.9 and 33.7 %. In these short runs from scratch the graph costs accuracy at
+# every threshold, and a sparser graph (a higher $\tau_1$) does not cost less. The paper's
+# backbone is pretrained on faces; without pretrained weights we cannot test whether its
+# graph helps there for that reason.
+#
 # ### The adjacency, live
 #
 # The heatmap shows $A$ with the faces ordered by class (white lines between classes), beside
@@ -373,9 +382,9 @@ results = exp.noisy_label_experiment(prof, splits=splits, seed=seed, noise_rates
                                      source="notebooks/05_adjacency_threshold_tuning")
 assert results.loc[results["method"] == "ean", "single_image_accuracy"].notna().all(), \
     "the single-image control of EAN is missing"
-chance = 1 / splits.test.num_classes
-weak = results[results["mean_class_accuracy"] <= 2 * chance]
-assert weak.empty, f"live runs near chance ({chance:.3f}): {weak[['method', 'mean_class_accuracy']]}"
+n_classes = splits.test.num_classes
+check_above_chance({f"{r.method} at {r.noise_rate:.0%} noise": r.mean_class_accuracy
+                    for r in results.itertuples()}, n_classes)
 print(f"pipeline check ({prof.name} profile, one seed): not results")
 results[["dataset", "method", "noise_rate", "accuracy", "mean_class_accuracy", "accuracy_last5",
          "best_epoch",
@@ -410,7 +419,8 @@ ablation = exp.invariant_ablation(prof, seed=seed, device=dev, results_path=resu
                                   train_cap=live["train_cap"], n_test=live["n_test"],
                                   source="notebooks/05_adjacency_threshold_tuning")
 default = ablation[ablation["condition"] == "default"]
-assert (default["accuracy"] > 2 * chance).all(), f"an ablation arm is near chance: {default}"
+check_above_chance({f"generator {g}": a for g, a in zip(default["generator"], default["accuracy"])},
+                   n_classes, what="test accuracy (balanced test split)")
 ablation.pivot(index="condition", columns="generator", values="accuracy").round(3)
 
 # %% [markdown]

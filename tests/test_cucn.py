@@ -221,6 +221,33 @@ def test_cucn_loss_end_to_end_two_samples_by_hand():
         F.cross_entropy(logits, y, weight=torch.tensor([1.0, 3.0])).item())
 
 
+def test_mixing_warmup_trains_on_the_unmixed_feature_first():
+    from ferlib.methods.cucn.experiment import mix_warmup
+    from ferlib.methods.cucn.model import mixing_active
+
+    assert [mixing_active(e, 4) for e in (1, 4, 5, 8)] == [False, False, True, True]
+    assert mixing_active(1, 0) and mixing_active(None, 4)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        mixing_active(1, -1)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        CUCNLoss(warmup_epochs=1.5)
+    # the hand case above: in a warm-up epoch the loss is the weighted CE of the unmixed
+    # logits (the mix=False value); from the next epoch on it is the mixing loss 2 ln 2 - ln 3 / 4
+    a = 4 * LN3 / 3
+    x = torch.tensor([[0.0, 0.0, 0.0, 0.0], [a, 0.0, LN3, LN3]]).view(2, 4, 1, 1)
+    y = torch.tensor([0, 1])
+    model, perm = hand_model(), torch.tensor([1, 0])
+    logits = torch.tensor([[0.0, 0.0], [a, 0.0]])
+    plain = F.cross_entropy(logits, y, weight=torch.tensor([1.0, 3.0])).item()
+    for epoch, want in ((2, plain), (3, 2 * LN2 - LN3 / 4)):
+        loss, _ = cucn_loss_fn(model, x, y, epoch, class_weight=[1.0, 3.0], perm=perm,
+                               warmup_epochs=2)
+        assert loss.item() == pytest.approx(want)
+    # the profiles: smoke and cpu mix in the second half of the run, full (the paper) from epoch 1
+    assert mix_warmup("smoke", 8) == 4 and mix_warmup("smoke", 3) == 2
+    assert mix_warmup("cpu", 20) == 10 and mix_warmup("full", 60) == 0
+
+
 def test_mix_needs_a_cucn_model():
     with pytest.raises(TypeError, match="mix=True needs a CUCN model"):
         cucn_loss_fn(nn.Linear(3, 2), torch.zeros(2, 3), torch.tensor([0, 1]))

@@ -80,3 +80,20 @@ def test_clear_errors():
         classification_metrics([], [])
     with pytest.raises(ValueError, match="integer class indices"):
         classification_metrics([0.5, 1.0], [0, 1])
+
+
+def test_check_above_chance_passes_names_failures_and_rejects_bad_input():
+    from ferlib.metrics import check_above_chance
+
+    # 7 classes, factor 2: the bar is 2/7 = 0.2857
+    assert check_above_chance({"baseline": 0.45, "ean": 0.29}, 7) == 0.29
+    with pytest.raises(AssertionError, match=r"at or below 0.286.*'ean': 0.28"):
+        check_above_chance({"baseline": 0.45, "ean": 0.28}, 7)
+    with pytest.raises(AssertionError, match=r"at or below 0.500"):
+        check_above_chance({"a": 0.5}, 4)                     # equal to the bar fails
+    with pytest.raises(AssertionError, match="NaN"):
+        check_above_chance({"a": float("nan")}, 7)
+    with pytest.raises(ValueError, match="num_classes"):
+        check_above_chance({"a": 0.5}, 1)
+    with pytest.raises(ValueError, match="no scores"):
+        check_above_chance({}, 7)

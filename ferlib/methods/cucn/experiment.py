@@ -210,6 +210,15 @@ def optimizer_factory(model: nn.Module, lr: float, head_factor: float = 1.0,
     return make
 
 
+def mix_warmup(profile, epochs: int) -> int:
+    """Epochs a mixing rung trains on the unmixed feature before it mixes
+    (:func:`ferlib.methods.cucn.model.mixing_active`): none where the profile follows the paper
+    (full: RUL mixes from the first epoch of a pretrained backbone); otherwise the profile's
+    warm-up, at most ``epochs - 1`` (smoke and cpu: half the run, as EAN's graph)."""
+    prof = get_profile(profile)
+    return 0 if prof.paper_recipe else min(prof.warmup_epochs, epochs - 1)
+
+
 def _weights_spec(spec):
     return spec if (spec is None or isinstance(spec, str)) else [float(v) for v in spec]
 
@@ -219,7 +228,8 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
                 weighting: str = "rul", results_path="../_build/records",
                 backbone: str | None = None, epochs: int | None = None,
                 checkpoint_dir=None, progress: bool = False, source: str | None = None,
-                train_set=None, method_suffix: str = "") -> VariantRun:
+                train_set=None, method_suffix: str = "",
+                mix_warmup_epochs: int | None = None) -> VariantRun:
     """Train one rung with :func:`ferlib.train.fit` and write its record.
 
     ``class_weights``: ``"effective"`` (default), ``"inverse"``, a list of K numbers or None —
@@ -238,7 +248,10 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
     n_epochs = given_or(epochs, prof.epochs, "epochs")
     train = splits.train if train_set is None else train_set
     cw = resolve_class_weights(class_weights, train.class_counts(), beta) if variant.weighted else None
-    loss = CUCNLoss(class_weight=cw, mix=variant.mix, normalizer=normalizer, weighting=weighting)
+    if mix_warmup_epochs is None:
+        mix_warmup_epochs = mix_warmup(prof, n_epochs) if variant.mix else 0
+    loss = CUCNLoss(class_weight=cw, mix=variant.mix, normalizer=normalizer, weighting=weighting,
+                    warmup_epochs=mix_warmup_epochs)
     set_seed(seed)  # the initial weights depend on the seed only
     model = build_variant_model(variant, splits, prof, bb)
     scheduler = None
@@ -263,6 +276,7 @@ def run_variant(variant: Variant, splits, *, profile="smoke", device="auto", see
               "mix": variant.mix, "class_weights": _weights_spec(class_weights) if variant.weighted else None,
               "class_weight_vector": None if cw is None else [round(v, 6) for v in cw.tolist()],
               "beta": beta, "normalizer": normalizer, "weighting": weighting,
+              "mix_warmup_epochs": mix_warmup_epochs,
               "val_split": splits.val.split, "n_train": len(train), "n_val": len(splits.val),
               "n_test": len(splits.test), "image_size": int(train.image_size[0]),
               "in_channels": train.in_channels,

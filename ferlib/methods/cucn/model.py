@@ -38,6 +38,11 @@ Choices made where the paper is ambiguous or wrong (all shown in the chapter):
   branch learns *large* ``u`` for hard samples — that is what makes ``u`` an uncertainty. The
   opposite convention (``weighting="certain"``: ``w = u_j / (u_i + u_j)``) gives the same model
   family up to ``logvar -> -logvar``; the learnt ``u`` then ranks samples the other way round.
+* **When mixing starts** (ours). RUL mixes from the first epoch of a pretrained backbone.
+  ``warmup_epochs`` (:func:`mixing_active`) first trains on the unmixed ``mu``; the smoke and
+  cpu profiles mix in the second half of the run, chosen on validation accuracy
+  (tests/benchmarks/results/cucn_schedule_cpu.md: +2.7 to +5.4 points of mean validation
+  accuracy over three seeds for each mixing rung).
 """
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ __all__ = [
     "relative_uncertainty", "mixing_weights", "mix_features",
     "weighted_cross_entropy", "mixing_loss", "check_class_weight",
     "CUCNConfig", "CUCN", "MixOutput", "build_cucn", "cucn_resnet18",
-    "cucn_loss_fn", "CUCNLoss", "predict_fn",
+    "cucn_loss_fn", "CUCNLoss", "predict_fn", "mixing_active",
 ]
 
 CLASS_WEIGHT_METHODS = ("inverse", "effective", "given")
@@ -456,16 +461,19 @@ def cucn_loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int 
                  class_weight: torch.Tensor | Sequence[float] | None = None, mix: bool = True,
                  normalizer: str = "weights", weighting: str = "rul",
                  perm: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                 **unused) -> tuple[torch.Tensor, torch.Tensor]:
+                 warmup_epochs: int = 0, **unused) -> tuple[torch.Tensor, torch.Tensor]:
     """Training loss of CUCN for :func:`ferlib.train.fit`: returns ``(loss, logits)``.
 
     ``mix=True`` (needs a :class:`CUCN`): :func:`mixing_loss` of the mixed feature;
-    ``mix=False`` (any classifier): :func:`weighted_cross_entropy` on ``model(x)``. ``logits``
+    ``mix=False`` (any classifier): :func:`weighted_cross_entropy` on ``model(x)``.
+    ``warmup_epochs`` (ours, not in the paper): in epochs ``1 .. warmup_epochs`` (numbered from
+    1, as ``fit`` does) a mixing model trains on its unmixed ``mu`` with the weighted
+    cross-entropy, and mixes from the next epoch on (:func:`mixing_active`). ``logits``
     are those of the unmixed feature (for training accuracy), detached. Extra keywords from the
     engine (``idx``) are ignored. Bind the options with :class:`CUCNLoss`.
     """
     class_weight = check_class_weight(class_weight)
-    if not mix:
+    if not mix or not mixing_active(epoch, warmup_epochs):
         logits = model(x)  # (B, K)
         return weighted_cross_entropy(logits, y, class_weight, normalizer), logits.detach()
     model = getattr(model, "module", model)  # DistributedDataParallel wraps the model
@@ -477,6 +485,17 @@ def cucn_loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epoch: int 
     return loss, out.logits.detach()
 
 
+def mixing_active(epoch: int | None, warmup_epochs: int) -> bool:
+    """Whether epoch ``epoch`` (numbered from 1) mixes: after ``warmup_epochs`` epochs on the
+    unmixed feature. ``warmup_epochs=0`` (the paper, RUL) mixes from the first epoch; so does
+    ``epoch=None``. Why a warm-up: the relative uncertainty of untrained heads is noise, and
+    in a short run from scratch mixing from the start cost accuracy
+    (tests/benchmarks/results/cucn_schedule_cpu.md; notebooks/06_uncertainty_and_imbalance)."""
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+        raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
+    return warmup_epochs == 0 or epoch is None or epoch > warmup_epochs
+
+
 class CUCNLoss:
     """:func:`cucn_loss_fn` with its options bound, e.g. ``fit(..., loss_fn=CUCNLoss(w))``.
 
@@ -485,13 +504,15 @@ class CUCNLoss:
     """
 
     def __init__(self, class_weight=None, mix: bool = True, normalizer: str = "weights",
-                 weighting: str = "rul", seed: int | None = None):
+                 weighting: str = "rul", seed: int | None = None, warmup_epochs: int = 0):
+        mixing_active(None, warmup_epochs)   # checks it
         if normalizer not in NORMALIZERS:
             raise ValueError(f"unknown normalizer {normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: choose one of {', '.join(WEIGHTINGS)}")
         self.class_weight = check_class_weight(class_weight)
         self.mix, self.normalizer, self.weighting = mix, normalizer, weighting
+        self.warmup_epochs = warmup_epochs
         self.generator = None
         if seed is not None:
             self.generator = torch.Generator().manual_seed(int(seed))
@@ -499,7 +520,7 @@ class CUCNLoss:
     def __call__(self, model, x, y, epoch=0, **kw):
         return cucn_loss_fn(model, x, y, epoch, class_weight=self.class_weight, mix=self.mix,
                             normalizer=self.normalizer, weighting=self.weighting,
-                            generator=self.generator)
+                            generator=self.generator, warmup_epochs=self.warmup_epochs)
 
     def state_dict(self) -> dict:
         """The permutation generator's state (``fit`` checkpoints it, so a resume is exact)."""
@@ -512,7 +533,7 @@ class CUCNLoss:
     def __repr__(self) -> str:
         w = None if self.class_weight is None else [round(v, 3) for v in self.class_weight.tolist()]
         return (f"CUCNLoss(class_weight={w}, mix={self.mix}, normalizer={self.normalizer!r}, "
-                f"weighting={self.weighting!r})")
+                f"weighting={self.weighting!r}, warmup_epochs={self.warmup_epochs})")
 
 
 def predict_fn(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
