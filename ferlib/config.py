@@ -40,7 +40,9 @@ class Profile:
     #                         smoke and cpu: half the run (full: the paper's 50), since a
     #                         graph over features that have not yet learned
     #                         pulls training to the majority class
-    #                         (tests/benchmarks/results/noisy_schedule_cpu.md)
+    #                         (tests/benchmarks/results/noisy_schedule_cpu.md). CUCN's mixing
+    #                         waits as long outside the full profile (chapter 06,
+    #                         tests/benchmarks/results/cucn_schedule_cpu.md)
     num_workers: int = 0
     # the training recipe (ferlib.train.fit; notebooks/02_baseline, "The cpu recipe")
     optimizer: str = "adam"         # "adam" or "sgd" (Nesterov momentum 0.9)
