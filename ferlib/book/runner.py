@@ -543,8 +543,7 @@ def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is a first timeout
             if attempt == 2 or not is_cell_timeout(exc):
                 raise
-            print(f"      {ipynb.stem}: a cell timed out; running the notebook once more",
-                  flush=True)
+            _say(f"      {ipynb.stem}: a cell timed out; running the notebook once more")
 
 
 def _execute_reported(ipynb: Path, output: Path, params: dict, cfg: RunConfig, label: str):

@@ -491,9 +491,13 @@ def mixing_active(epoch: int | None, warmup_epochs: int) -> bool:
     ``epoch=None``. Why a warm-up: the relative uncertainty of untrained heads is noise, and
     in a short run from scratch mixing from the start cost accuracy
     (tests/benchmarks/results/cucn_schedule_cpu.md; notebooks/06_uncertainty_and_imbalance)."""
+    _check_warmup_epochs(warmup_epochs)
+    return warmup_epochs == 0 or epoch is None or epoch > warmup_epochs
+
+
+def _check_warmup_epochs(warmup_epochs) -> None:
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ValueError(f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
-    return warmup_epochs == 0 or epoch is None or epoch > warmup_epochs
 
 
 class CUCNLoss:
@@ -505,7 +509,7 @@ class CUCNLoss:
 
     def __init__(self, class_weight=None, mix: bool = True, normalizer: str = "weights",
                  weighting: str = "rul", seed: int | None = None, warmup_epochs: int = 0):
-        mixing_active(None, warmup_epochs)   # checks it
+        _check_warmup_epochs(warmup_epochs)
         if normalizer not in NORMALIZERS:
             raise ValueError(f"unknown normalizer {normalizer!r}: choose one of {', '.join(NORMALIZERS)}")
         if weighting not in WEIGHTINGS:
