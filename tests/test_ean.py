@@ -120,6 +120,24 @@ def test_hard_threshold_has_no_gradient_soft_and_ste_do():
     assert grads["soft"] > 0 and grads["ste"] > 0
 
 
+def test_default_graph_is_the_printed_hard_one_so_adj_loss_trains_nothing():
+    # chosen on validation (tests/benchmarks/results/ean_graph_mode_cpu.md): with the default
+    # config the Adj_loss term is a number without a gradient, the cross-entropy still trains
+    # the backbone through H, and "ste" gives Adj_loss its gradient back
+    assert EANConfig().mode == "hard"
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 16), torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    for mode, adj_has_grad in (("hard", False), ("ste", True)):
+        model = EAN(TinyBackbone(), 2, EANConfig(tau1=0.0, mode=mode, warmup_epochs=0))
+        loss_fn = EANLoss()
+        loss, _ = loss_fn(model, x, y, epoch=1)
+        assert model.last["A"] is not None and loss_fn.last["adj"] > 0
+        adj = adj_loss(model.last["A"], label_mask(y), model.config.alpha, normalize=True)
+        assert adj.requires_grad is adj_has_grad
+        loss.backward()
+        assert model.backbone.body[1].weight.grad.abs().sum() > 0       # CE through H
+
+
 # ------------------------------------------------------------------ Eq. 5-6
 def test_mask_and_loss_hand_values():
     y = torch.tensor([0, 0, 0, 1])
