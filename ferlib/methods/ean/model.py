@@ -55,8 +55,8 @@ Choices made here, where the paper is silent or wrong (each is shown in the chap
 * **Warm-up length**: a graph over features that have not learned yet links almost everything
   (the centred cosines become nearly +-1 once the features collapse towards one direction), the
   GCN then averages each face with the whole batch, and training falls to the majority class.
-  In the same benchmark the graph from epoch 3 of 8 ends at 23.6-27.5 % test accuracy, from
-  epoch 5 at 28.6-38.9 % (the baseline: 44.3 %). The smoke and cpu profiles turn the graph on
+  In the same benchmark (made with the straight-through graph) the graph from epoch 3 of 8
+  ends at 23.6-27.5 % test accuracy, from epoch 5 at 28.6-38.9 % (the baseline: 44.3 %). The smoke and cpu profiles turn the graph on
   for the second half of the run (the paper: after 50 epochs).
 * **Straight-through and the cross-entropy**: with ``mode="ste"`` the soft graph's gradient
   reaches C_s from every term that uses A, so the cross-entropy also moves the edges, not only
@@ -373,8 +373,9 @@ class EANConfig:
     ``tau1``/``tau2``: Eq. 4 thresholds (``tau2=None``: single threshold, the paper's simplified
     form; defaults :data:`DEFAULT_TAU1`, :data:`DEFAULT_TAU2`). ``center``: subtract
     the batch mean before Eq. 3 (ours; see the module docstring). ``mode``: how A is
-    formed (see :func:`adjacency`; ``"hard"``, chosen on validation over ``"ste"``). ``alpha``: Eq. 6 weight (paper 0.1). ``normalize_loss``:
-    divide Eq. 6 by sum(A_mask)^2 (our experiments: True). ``warmup_epochs``: epochs with
+    formed (see :func:`adjacency`; ``"hard"``, chosen on validation over ``"ste"``).
+    ``alpha``: Eq. 6 weight (paper 0.1). ``normalize_loss``: divide Eq. 6 by sum(A_mask)^2
+    (our experiments: True). ``warmup_epochs``: epochs with
     A = I (paper 50; profiles set it). ``graph_at_eval``: whether ``model(x)`` in eval mode
     builds the graph over the batch (True) or uses A = I (False).
     """
