@@ -448,9 +448,10 @@ ablation.pivot(index="condition", columns="generator", values="accuracy").round(
 # The committed cpu-profile FER2013 records are in `../book/records/cpu` (a 6,000-image
 # training subset; `bash scripts/cpu_records.sh`). They predate the validation tuning and the
 # choice of the hard graph: EAN ran at the library's default $\tau_1$, single threshold, with
-# the straight-through graph (the line below reads both from their `params`). First ours beside the paper's RAF-DB numbers; the column `ours_single_image` is
-# EAN with $A=I$ beside the batch-graph `ours` (in these older records it sits in the EAN
-# record itself, not in an `ean:single` record).
+# the straight-through graph (the line below reads both from their `params`). First ours
+# beside the paper's RAF-DB numbers; the column `ours_single_image` is EAN with $A=I$ beside
+# the batch-graph `ours` (in these older records it sits in the EAN record itself, not in an
+# `ean:single` record).
 
 # %%
 from pathlib import Path

@@ -7,9 +7,9 @@ by side in one run, on the smoke profile's SynthFACS split with ``--noise`` of t
 and validation labels flipped (test labels clean), the baseline and EAN at each ``--tau1``
 (single-threshold Eq. 4) and, with ``--tau2``, also at each ``--tau1`` with that second
 threshold (the two-threshold reading: opposite-pair edges where C_s <= tau2), each in every
-graph mode of ``--modes`` (``ste``: hard graph forward, soft gradient back, the default;
-``hard``: Eq. 4 as printed, no gradient through the graph, so Adj_loss trains nothing), for
-each of ``--seeds``.
+graph mode of ``--modes`` (default: the library's, ``EANConfig().mode``; ``hard``: Eq. 4 as
+printed, no gradient through the graph, so Adj_loss trains nothing; ``ste``: hard graph
+forward, soft gradient back), for each of ``--seeds``.
 
 One row per run: accuracy on the noisy validation labels (what the chapter's tuning selects
 on), test accuracy at the epoch chosen on validation (the test split is balanced, so it equals
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ferlib.config import get_profile
 from ferlib.data import load_splits
 from ferlib.methods.ean import experiment as exp
-from ferlib.methods.ean.model import ADJACENCY_MODES
+from ferlib.methods.ean.model import ADJACENCY_MODES, EANConfig
 
 from _report import emit, machine_line  # noqa: E402 - tests/benchmarks, the script's folder
 
@@ -41,7 +41,7 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--tau1", type=float, nargs="+", default=[0.6, 0.8, 0.9, 0.95])
     parser.add_argument("--tau2", type=float, default=None,
                         help="also run each tau1 with this second threshold")
-    parser.add_argument("--modes", nargs="+", default=["ste"], choices=ADJACENCY_MODES)
+    parser.add_argument("--modes", nargs="+", default=[EANConfig().mode], choices=ADJACENCY_MODES)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=None, help="write the table here (markdown)")
     args = parser.parse_args(argv)
@@ -51,7 +51,8 @@ def main(argv=None) -> pd.DataFrame:
     cases = [("baseline", None, None, None)] + [("ean", t1, t2, m) for t2 in tau2s
                                                 for t1 in args.tau1 for m in args.modes]
     rows = []
-    for seed, (method, tau1, tau2, mode) in tqdm([(s, c) for s in args.seeds for c in cases], desc="runs"):
+    runs = [(s, c) for s in args.seeds for c in cases]
+    for seed, (method, tau1, tau2, mode) in tqdm(runs, desc="runs"):
         splits = load_splits("synthfacs", profile=prof.name, seed=seed)
         t0 = time.perf_counter()
         r = exp.noisy_label_experiment(

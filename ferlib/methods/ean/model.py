@@ -56,8 +56,9 @@ Choices made here, where the paper is silent or wrong (each is shown in the chap
   (the centred cosines become nearly +-1 once the features collapse towards one direction), the
   GCN then averages each face with the whole batch, and training falls to the majority class.
   In the same benchmark (made with the straight-through graph) the graph from epoch 3 of 8
-  ends at 23.6-27.5 % test accuracy, from epoch 5 at 28.6-38.9 % (the baseline: 44.3 %). The smoke and cpu profiles turn the graph on
-  for the second half of the run (the paper: after 50 epochs).
+  ends at 23.6-27.5 % test accuracy, from epoch 5 at 28.6-38.9 % (the baseline: 44.3 %). The
+  smoke and cpu profiles turn the graph on for the second half of the run (the paper: after
+  50 epochs).
 * **Straight-through and the cross-entropy**: with ``mode="ste"`` the soft graph's gradient
   reaches C_s from every term that uses A, so the cross-entropy also moves the edges, not only
   Adj_loss.
