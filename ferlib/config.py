@@ -85,11 +85,14 @@ PROFILES: dict[str, Profile] = {
     # smoke: seconds per training on a CPU, yet a model that learns (about 0.4-0.5 mean class
     # accuracy on SynthFACS, chance 0.14): 32x32 faces cost a 2.25th of 48x48 ones; 3,600 faces
     # x 8 epochs with Adam + one-cycle, batch 64 at lr 6e-3: a fifth faster per run than batch
-    # 32 at 3e-3 on 2 cores, as accurate (tests/benchmarks/results/smoke_batch_cpu.md).
+    # 32 at 3e-3 on 2 cores, as accurate (tests/benchmarks/results/smoke_batch_cpu.md);
+    # channels-last tensors: 0.76 of the time per run at one thread, accuracy within the
+    # seeds' spread (tests/benchmarks/results/smoke_layout_cpu.md).
     "smoke": Profile("smoke", synth_train=3600, synth_test=280, real_train_cap=1400,
                      real_eval_cap=350, image_size=32, backbone="smallcnn", width=8,
                      epochs=8, batch_size=64, lr=6e-3, gen_epochs=1, latent_dim=16,
-                     warmup_epochs=4, schedule="onecycle", gen_width=4, short_live_runs=True),
+                     warmup_epochs=4, schedule="onecycle", channels_last=True, gen_width=4,
+                     short_live_runs=True),
     # cpu: the whole training split, the 1.2M-parameter VGG-style net (width 32) chosen by
     # tests/benchmarks/bench_backbones.py, SGD + one-cycle to 0.1, crop/flip, label smoothing,
     # dropout, flip averaging, bfloat16 where the CPU has the units (notebooks/02_baseline,

@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   ferlib:
+#     reads: []
+#     seconds: 34
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:

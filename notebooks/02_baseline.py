@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   ferlib:
+#     reads: []
+#     seconds: 62
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:

@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   ferlib:
+#     reads: [02_baseline]
+#     seconds: 215
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:

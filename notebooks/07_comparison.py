@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   ferlib:
+#     reads: [02_baseline, 03_ahm_semantic_space, 04_latent_covariance_augmentation, 05_adjacency_threshold_tuning, 06_uncertainty_and_imbalance]
+#     seconds: 49
 #   jupytext:
 #     formats: ipynb,py:percent
 #     text_representation:

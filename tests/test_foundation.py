@@ -447,7 +447,8 @@ def two_part_book(tiny_book):
 
 def test_jobs_run_one_part_side_by_side(two_part_book, tmp_path, monkeypatch, capsys):
     """--jobs 2 (real papermill runs): a and b each wait for the other to start, so they only
-    finish side by side; c starts after both ended; each kernel gets half the cores."""
+    finish side by side; c starts after both ended; a and b get half the cores each, c, the
+    last chapter and alone, all of them."""
     monkeypatch.setattr(book, "available_cpus", lambda: 4)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     meet = tmp_path / "meet"
@@ -456,11 +457,76 @@ def test_jobs_run_one_part_side_by_side(two_part_book, tmp_path, monkeypatch, ca
     assert book.main(argv + ["--jobs", "2"]) == 0, capsys.readouterr().out
     assert {p.name for p in meet.iterdir()} == {"a.start", "a.end", "b.start", "b.end",
                                                 "c.start", "c.end"}
-    assert {(meet / f"{n}.start").read_text() for n in "abc"} == {"2"}
+    assert [(meet / f"{n}.start").read_text() for n in "abc"] == ["2", "2", "4"]
     assert "OMP_NUM_THREADS" not in os.environ, "the kernels' environment must not leak"
     log = json.loads((two_part_book / "_build/executed/smoke/run-log.json").read_text())
     assert sorted(e["notebook"] for e in log["notebooks"]) == ["a", "b", "c"]
     assert {e["status"] for e in log["notebooks"]} == {"ok"}
+
+
+def test_a_chapter_that_reads_nothing_runs_beside_an_earlier_part(two_part_book, tmp_path,
+                                                                  capsys):
+    """c declares ``reads: [b]`` and meets a: it starts as soon as b has ended, beside a (which
+    waits for it), instead of after the whole first part; b meets nobody."""
+    header = "# jupyter:\n#   ferlib:\n#     reads: [b]\n#     seconds: 5\n"
+    for me, partner, before in (("a", "c", []), ("b", "", []), ("c", "a", ["b"])):
+        py = two_part_book / "notebooks" / f"{me}.py"
+        text = MEET.format(me=me, partner=partner, before=before)
+        py.write_text(text.replace("# jupyter:\n", header, 1) if me == "c" else text)
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    argv = ["--root", str(two_part_book), "--no-build", "--jobs", "2", "-p", "folder", str(meet)]
+    assert book.main(argv) == 0, capsys.readouterr().out
+    assert len(list(meet.glob("*.end"))) == 3
+
+
+def test_chapter_plan_reads_the_py_header(tmp_path):
+    py = tmp_path / "c.py"
+    body = MEET.format(me="c", partner="", before=[])
+    py.write_text(body.replace("# jupyter:\n", "# jupyter:\n#   ferlib:\n#     reads: [a]\n"
+                                                "#     seconds: 12.5\n", 1))
+    assert book.chapter_plan(py, ["a", "b"]) == book.ChapterPlan(("a",), 12.5)
+    plain = tmp_path / "d.py"
+    plain.write_text(body)
+    assert book.chapter_plan(plain, ["a", "b"]) == book.ChapterPlan(("a", "b"), 0.0)
+    with pytest.raises(book.BookError, match=r"c.py: metadata ferlib.reads names z: a chapter "
+                                             r"may read only chapters of earlier toc parts \(a\)"):
+        book.chapter_plan(_with_reads(py, "[z]"), ["a"])
+    with pytest.raises(book.BookError, match="must be a list of chapter names"):
+        book.chapter_plan(_with_reads(py, "a"), ["a"])
+    with pytest.raises(book.BookError, match=r"unknown key\(s\) after: use reads, seconds"):
+        book.chapter_plan(_with_reads(py, "[a]\n#     after: 3"), ["a"])
+
+
+def _with_reads(py, value):
+    text = re.sub(r"reads: .*\n", f"reads: {value}\n", py.read_text(), count=1)
+    py.write_text(text)
+    return py
+
+
+def test_critical_paths_by_hand():
+    """02 (80 s) feeds 05 (270 s) and 07 (70 s) reads both and 06 (220 s): 02's chain is
+    80 + 270 + 70 = 420 s, longer than 06's 220 + 70 = 290 s, so 02 goes first although 06 is
+    the longer chapter; 00 (10 s) has nothing after it."""
+    reads = {"00": (), "02": (), "05": ("02",), "06": (), "07": ("02", "05", "06")}
+    seconds = {"00": 10, "02": 80, "05": 270, "06": 220, "07": 70}
+    assert book.critical_paths(reads, seconds) == {"00": 10, "02": 420, "05": 340, "06": 290,
+                                                   "07": 70}
+
+
+def test_the_chapters_say_what_they_read():
+    """The book's own plan: every chapter that reuses chapter 02's baseline reads it, and the
+    comparison reads the four papers' chapters whose records it reuses."""
+    parts = book.toc_parts(ROOT)
+    earlier = {n: sum(parts[:i], []) for i, part in enumerate(parts) for n in part}
+    plans = {n: book.chapter_plan(ROOT / "notebooks" / f"{n}.py", earlier[n]) for n in earlier}
+    assert all(plan.seconds > 0 for plan in plans.values())
+    assert plans["07_comparison"].reads == tuple(n for n in sum(parts[:2], []) if n >= "02")
+    for name in ("03_ahm_semantic_space", "04_latent_covariance_augmentation",
+                 "05_adjacency_threshold_tuning"):
+        assert plans[name].reads == ("02_baseline",), name
+    for name in ("00_introduction", "01_data", "02_baseline", "06_uncertainty_and_imbalance"):
+        assert plans[name].reads == (), name
 
 
 def test_jobs_one_runs_in_order(two_part_book, monkeypatch):

@@ -15,6 +15,7 @@ from torchvision.models.resnet import resnet18 as tv_resnet18
 
 from ferlib.models import (CBAM, BackboneConfig, CBAMBasicBlock, build_backbone, load_backbone,
                            load_checkpoint, resnet18, save_backbone, small_cnn)
+from ferlib.models.cbam import SpatialGate
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -140,6 +141,35 @@ def test_cbam_channel_gate_closed_form():
     y = cbam(x)
     torch.testing.assert_close(cbam.last_channel_att, torch.full((2, 8, 1, 1), 0.75))
     torch.testing.assert_close(y, x * 0.75 * 0.5)
+
+
+def test_cbam_gates_equal_the_equations_with_their_gradients():
+    """Eqs. 2-3 written out with amax over the map / the channels and an NCHW convolution;
+    ferlib's faster form (max-pools with indices, a channels-last convolution) gives the same
+    output and the same gradients (no ties in a random input). A hand case first: one pixel,
+    channels (1, 3) -> max 3, mean 2, so a 1x1 convolution with weights (1, -1) gives 1."""
+    gate = SpatialGate(kernel_size=1, zero_init=False).eval()
+    with torch.no_grad():
+        gate.conv.weight.copy_(torch.tensor([1.0, -1.0]).view(1, 2, 1, 1))
+    bn = gate.bn
+    expected = torch.sigmoid(torch.tensor(1.0 / math.sqrt(1.0 + bn.eps)))   # BN stats 0 / 1
+    torch.testing.assert_close(gate(torch.tensor([1.0, 3.0]).view(1, 2, 1, 1)).squeeze(),
+                               expected)
+    torch.manual_seed(0)
+    cbam = CBAM(16, zero_init_spatial=False)
+    x = torch.randn(4, 16, 9, 7, requires_grad=True)
+    ca = torch.sigmoid(cbam.channel_gate.mlp(x.mean(dim=(2, 3)))
+                       + cbam.channel_gate.mlp(x.amax(dim=(2, 3))))[:, :, None, None]
+    xc = x * ca
+    pooled = torch.cat([xc.amax(dim=1, keepdim=True), xc.mean(dim=1, keepdim=True)], dim=1)
+    sg = cbam.spatial_gate
+    ref = xc * torch.sigmoid(sg.bn(nn.functional.conv2d(pooled, sg.conv.weight, padding=3)))
+    params = [x, *cbam.parameters()]
+    g_ref = torch.autograd.grad(ref.square().sum(), params)
+    out = cbam(x)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(torch.autograd.grad(out.square().sum(), params), g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_cbam_hidden_width_floor():

@@ -55,7 +55,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -149,9 +149,8 @@ def toc_entries(root: str | Path) -> list[str]:
 
 def toc_parts(root: str | Path) -> list[list[str]]:
     """The ``notebooks/`` chapters of ``_toc.yml`` grouped by part, parts in order (a toc
-    without parts: one group). A part's chapters read only what earlier parts wrote (chapter 02's
-    baseline, the records of the four papers' chapters), so :func:`run_book` may execute the
-    chapters of one part side by side (``--jobs``) and starts a part when the one before ends."""
+    without parts: one group). A chapter that does not say what it reads
+    (:func:`chapter_plan`) is taken to read what every chapter of the earlier parts wrote."""
     path = Path(root) / "_toc.yml"
     toc = yaml.safe_load(path.read_text()) or {}
     groups = [part.get("chapters") for part in toc.get("parts") or []] or [toc.get("chapters")]
@@ -327,6 +326,65 @@ def declared_parameters(ipynb_path: str | Path) -> dict[str, Any]:
     return {name: spec.get("default") for name, spec in info.items()}
 
 
+@dataclass(frozen=True)
+class ChapterPlan:
+    """What the runner needs to schedule one chapter (:func:`chapter_plan`)."""
+
+    reads: tuple[str, ...]      # chapters whose output (records, a trained baseline) it reuses
+    seconds: float              # its smoke run's wall time on the 2-core machine: a first run's
+    #                             ordering hint (later runs use the time of the last run)
+
+
+def chapter_plan(py_path: str | Path, earlier: Sequence[str]) -> ChapterPlan:
+    """The ``ferlib`` entry of a chapter's notebook metadata, read from the ``jupyter:`` header
+    of its ``.py`` (the source of truth)::
+
+        #   ferlib:
+        #     reads: [02_baseline]   # chapters it must run after: it reuses what they wrote
+        #     seconds: 270           # smoke run time; orders a first run (no cache yet)
+
+    Without ``reads``, the chapter reads every chapter of ``earlier`` (the earlier toc parts).
+    A name in ``reads`` must be one of ``earlier``, so the order is the book's and has no cycle.
+    Two chapters that both train a missing baseline would each write it: ``reads`` is what
+    keeps them apart, and a missing entry costs time (a second training), never a wrong record.
+    """
+    import jupytext
+
+    meta = jupytext.read(py_path).metadata.get("ferlib") or {}
+    where = f"{py_path}: metadata ferlib"
+    if not isinstance(meta, dict):
+        raise BookError(f"{where} must be a mapping (reads, seconds), got {meta!r}")
+    unknown = sorted(set(meta) - {"reads", "seconds"})
+    if unknown:
+        raise BookError(f"{where} has unknown key(s) {', '.join(unknown)}: use reads, seconds")
+    reads = meta.get("reads", list(earlier))
+    if not isinstance(reads, list) or not all(isinstance(r, str) for r in reads):
+        raise BookError(f"{where}.reads must be a list of chapter names, got {reads!r}")
+    wrong = [r for r in reads if r not in earlier]
+    if wrong:
+        raise BookError(f"{where}.reads names {', '.join(wrong)}: a chapter may read only "
+                        f"chapters of earlier toc parts ({', '.join(earlier) or 'none'})")
+    seconds = meta.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise BookError(f"{where}.seconds must be a number >= 0, got {seconds!r}")
+    return ChapterPlan(tuple(reads), float(seconds))
+
+
+def critical_paths(reads: dict[str, Sequence[str]], seconds: dict[str, float]) -> dict[str, float]:
+    """Each chapter's time plus the longest chain of chapters that must wait for it: the
+    runner starts the ready chapter with the longest one first, so the book ends about as
+    early as its ``--jobs`` workers allow (list scheduling by critical path)."""
+    waiting = {name: [m for m, deps in reads.items() if name in deps] for name in reads}
+    memo: dict[str, float] = {}
+
+    def longest(name: str) -> float:
+        if name not in memo:
+            memo[name] = seconds.get(name, 0.0) + max(map(longest, waiting[name]), default=0.0)
+        return memo[name]
+
+    return {name: longest(name) for name in reads}
+
+
 def clean_for_commit(nb):
     """An executed notebook as it is committed: papermill's injected-parameters cell and its
     per-cell timing metadata removed, so the cells equal the ``.py`` again (see --update-committed)."""
@@ -423,7 +481,7 @@ class RunConfig:
     force: bool = False
     update_committed: bool = False
     keep_going: bool = False
-    jobs: int = 1                 # notebooks of one toc part executed side by side
+    jobs: int = 1                 # notebooks executed side by side (each after what it reads)
     # False when the root was not named (--root) and is not the working directory: then no
     # committed file (notebooks/*.ipynb) is written there
     write_committed: bool = True
@@ -546,11 +604,16 @@ def _execute(ipynb: Path, output: Path, params: dict, cfg: RunConfig) -> None:
             _say(f"      {ipynb.stem}: a cell timed out; running the notebook once more")
 
 
-def _execute_reported(ipynb: Path, output: Path, params: dict, cfg: RunConfig, label: str):
+def _execute_reported(ipynb: Path, output: Path, params: dict, cfg: RunConfig, label: str,
+                      threads: int | None = None):
     """:func:`_execute`, returning ``(why, seconds)``: ``why`` None on success, else the failure
     in words (an exception as text: a papermill error does not survive pickling back from a
-    worker process). Says when it starts: in a worker, that is when a core is free for it."""
-    _say(f"{label}: running with {json.dumps(params)}")
+    worker process). Says when it starts: in a worker, that is when a core is free for it.
+    ``threads``: the kernel's ``OMP_NUM_THREADS`` (a worker's own environment; None keeps it)."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    _say(f"{label}: running with {json.dumps(params)}"
+         + ("" if threads is None else f" ({threads} thread{'s' * (threads != 1)})"))
     t0 = time.perf_counter()
     try:
         _execute(ipynb, output, params, cfg)
@@ -584,7 +647,9 @@ def run_book(cfg: RunConfig) -> int:
            "only": cfg.only or None, "notebooks": [], "build": None}
 
     # Every user-given -p name must exist in at least one selected notebook (catches typos).
-    declared_by = {}
+    declared_by, plans = {}, {}
+    parts = toc_parts(root)
+    earlier_of = {n: sum(parts[:i], []) for i, part in enumerate(parts) for n in part}
     for name in names:
         py = root / NOTEBOOK_DIR / f"{name}.py"
         if not cfg.write_committed and not pair_in_sync(py, py.with_suffix(".ipynb")):
@@ -598,6 +663,7 @@ def run_book(cfg: RunConfig) -> int:
             raise BookError(f"{NOTEBOOK_DIR}/{name}.py: its parameters cell (tagged "
                             f"'parameters') does not define {', '.join(missing)}")
         declared_by[name] = declared
+        plans[name] = chapter_plan(py, earlier_of.get(name, []))
     for extra in cfg.extra:
         if not any(extra in d for d in declared_by.values()):
             raise BookError(f"parameter {extra!r} (-p) is not defined in the parameters cell of "
@@ -655,37 +721,75 @@ def run_book(cfg: RunConfig) -> int:
         _write_json(log_path, log)
         _write_json(cache_path, cache)
 
-    parts = [[n for n in part if n in number] for part in toc_parts(root)]
-    with kernel_environment(root, cfg.kernel, jobs=cfg.jobs):
-        for part in (p for p in parts if p):
-            if cfg.jobs > 1 and len(part) > 1:
-                # each notebook in a worker process of its own (a kernel client is not safe to
-                # share between threads); longest first, by the last run's time, so the part
-                # ends as early as it can
-                part = sorted(part, key=lambda n: -last_seconds.get(n, 0.0))
-                spawn = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(min(cfg.jobs, len(part)), mp_context=spawn) as pool:
-                    running = {}
-                    for name in part:
-                        entry, job = start(name)
-                        if job is None:
-                            settle(entry)
-                        else:
-                            running[pool.submit(_execute_reported, *job)] = entry
-                    for future in as_completed(running):
+    # a chapter waits only for the selected chapters it reads (chapter_plan); with --jobs the
+    # ready chapter with the longest chain after it goes first (critical_paths), timed by the
+    # last run, else by the chapter's own hint
+    reads = {n: tuple(r for r in plans[n].reads if r in number) for n in names}
+    priority = critical_paths(reads, {n: last_seconds.get(n) or plans[n].seconds for n in names})
+    ok, failed = set(), set()
+
+    def ready(name: str) -> bool:
+        return all(r in ok for r in reads[name])
+
+    def blocked(name: str) -> bool:
+        return any(r in failed for r in reads[name])
+
+    def finish(entry: dict) -> None:
+        settle(entry)
+        (failed if entry["status"] == "failed" else ok).add(entry["notebook"])
+
+    user_threads = "OMP_NUM_THREADS" in os.environ
+    jobs = min(cfg.jobs, len(names))    # one chapter: run here, with every core
+    with kernel_environment(root, cfg.kernel, jobs=jobs):
+        if jobs == 1:
+            for name in names:          # toc order: every chapter after what it reads
+                if failures and not cfg.keep_going:
+                    break
+                if blocked(name):
+                    _say(f"{prefix(name)}: not run: a chapter it reads failed")
+                    continue
+                entry, job = start(name)
+                finish(entry if job is None else report(entry, *_execute_reported(*job)))
+        else:
+            # each notebook in a worker process of its own (a kernel client is not safe to
+            # share between threads)
+            pending = sorted(names, key=lambda n: (-priority[n], number[n]))
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+                running: dict = {}
+                while True:
+                    for name in [n for n in pending if blocked(n)]:
+                        pending.remove(name)
+                        _say(f"{prefix(name)}: not run: a chapter it reads failed")
+                    started = True
+                    while started and len(running) < jobs and not (failures and not cfg.keep_going):
+                        started = False
+                        for name in pending:
+                            if not ready(name):
+                                continue
+                            pending.remove(name)
+                            entry, job = start(name)
+                            if job is None:
+                                finish(entry)
+                            else:
+                                # a share of the cores each; the last chapter, alone on
+                                # the machine, gets every core
+                                alone = not running and not pending
+                                threads = None if user_threads else \
+                                    available_cpus() if alone else max(1, available_cpus() // jobs)
+                                running[pool.submit(_execute_reported, *job, threads)] = entry
+                            started = True
+                            break
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        entry = running.pop(future)
                         try:
                             why, seconds = future.result()
                         except Exception as exc:  # noqa: BLE001 - e.g. a worker killed
                             why, seconds = f"the worker process failed: {exc!r}", 0.0
-                        settle(report(running[future], why, seconds))
-            else:
-                for name in part:
-                    entry, job = start(name)
-                    settle(entry if job is None else report(entry, *_execute_reported(*job)))
-                    if failures and not cfg.keep_going:
-                        break
-            if failures and not cfg.keep_going:
-                break
+                        finish(report(entry, why, seconds))
     total = time.perf_counter() - t_all
     if failures:
         for name, why in failures:
@@ -1110,9 +1214,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "smoke notebooks back to notebooks/*.ipynb (profile smoke, CPU only)")
     parser.add_argument("--keep-going", action="store_true", help="run the remaining notebooks "
                         "after a failure (still exits non-zero, builds nothing)")
-    parser.add_argument("--jobs", default="auto", help="chapters of one toc part executed side "
-                        "by side, each kernel with an equal share of the cores (default auto: 2 "
-                        "for the smoke profile on 2 or more cores, else 1)")
+    parser.add_argument("--jobs", default="auto", help="chapters executed side by side, each "
+                        "after the chapters it reads, each kernel with an equal share of the "
+                        "cores, the last one alone with all (default auto: 2 for the smoke "
+                        "profile on 2 or more cores, else 1)")
     return parser
 
 
