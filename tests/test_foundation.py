@@ -464,10 +464,9 @@ def test_jobs_run_one_part_side_by_side(two_part_book, tmp_path, monkeypatch, ca
     assert {e["status"] for e in log["notebooks"]} == {"ok"}
 
 
-def test_a_chapter_that_reads_nothing_runs_beside_an_earlier_part(two_part_book, tmp_path,
-                                                                  capsys):
-    """c declares ``reads: [b]`` and meets a: it starts as soon as b has ended, beside a (which
-    waits for it), instead of after the whole first part; b meets nobody."""
+def test_a_chapter_starts_when_what_it_reads_has_ended(two_part_book, tmp_path, capsys):
+    """c (second part) declares ``reads: [b]`` and meets a: it starts as soon as b has ended,
+    beside a (which waits for it), instead of after the whole first part; b meets nobody."""
     header = "# jupyter:\n#   ferlib:\n#     reads: [b]\n#     seconds: 5\n"
     for me, partner, before in (("a", "c", []), ("b", "", []), ("c", "a", ["b"])):
         py = two_part_book / "notebooks" / f"{me}.py"
@@ -518,7 +517,8 @@ def test_the_chapters_say_what_they_read():
     """The book's own plan: every chapter that reuses chapter 02's baseline reads it, and the
     comparison reads the four papers' chapters whose records it reuses."""
     parts = book.toc_parts(ROOT)
-    earlier = {n: sum(parts[:i], []) for i, part in enumerate(parts) for n in part}
+    earlier = book.earlier_parts(ROOT)
+    assert earlier["05_adjacency_threshold_tuning"] == parts[0]
     plans = {n: book.chapter_plan(ROOT / "notebooks" / f"{n}.py", earlier[n]) for n in earlier}
     assert all(plan.seconds > 0 for plan in plans.values())
     assert plans["07_comparison"].reads == tuple(n for n in sum(parts[:2], []) if n >= "02")

@@ -163,6 +163,13 @@ def toc_parts(root: str | Path) -> list[list[str]]:
     return out
 
 
+def earlier_parts(root: str | Path) -> dict[str, list[str]]:
+    """Each ``notebooks/`` chapter of the toc -> the chapters of the parts before its own: what
+    it reads unless it says otherwise (:func:`chapter_plan`)."""
+    parts = toc_parts(root)
+    return {name: sum(parts[:i], []) for i, part in enumerate(parts) for name in part}
+
+
 def toc_notebooks(root: str | Path) -> list[str]:
     """Names (``00_introduction`` ...) of the ``notebooks/`` chapters of ``_toc.yml``, in order."""
     return [Path(e).name for e in toc_entries(root)
@@ -648,8 +655,7 @@ def run_book(cfg: RunConfig) -> int:
 
     # Every user-given -p name must exist in at least one selected notebook (catches typos).
     declared_by, plans = {}, {}
-    parts = toc_parts(root)
-    earlier_of = {n: sum(parts[:i], []) for i, part in enumerate(parts) for n in part}
+    earlier_of = earlier_parts(root)
     for name in names:
         py = root / NOTEBOOK_DIR / f"{name}.py"
         if not cfg.write_committed and not pair_in_sync(py, py.with_suffix(".ipynb")):
