@@ -50,8 +50,9 @@ class ChannelGate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         avg = self.mlp(x.mean(dim=(2, 3)))                          # (B, C)
-        # max-pool with indices: its backward scatters to one argmax; amax's compares and
-        # counts ties over the whole map (same values, slower on a CPU)
+        # max-pool with indices: its backward scatters to one argmax (on a tie, to one of them:
+        # another valid subgradient); amax's compares and counts ties over the whole map (same
+        # values, slower on a CPU)
         mx = self.mlp(F.adaptive_max_pool2d(x, 1).flatten(1))       # (B, C)
         return torch.sigmoid(avg + mx)[:, :, None, None]  # (B, C, 1, 1)
 
