@@ -767,25 +767,20 @@ def run_book(cfg: RunConfig) -> int:
                     for name in [n for n in pending if blocked(n)]:
                         pending.remove(name)
                         _say(f"{prefix(name)}: not run: a chapter it reads failed")
-                    started = True
-                    while started and len(running) < jobs and not (failures and not cfg.keep_going):
-                        started = False
-                        for name in pending:
-                            if not ready(name):
-                                continue
-                            pending.remove(name)
-                            entry, job = start(name)
-                            if job is None:
-                                finish(entry)
-                            else:
-                                # a share of the cores each; the last chapter, alone on
-                                # the machine, gets every core
-                                alone = not running and not pending
-                                threads = None if user_threads else \
-                                    available_cpus() if alone else max(1, available_cpus() // jobs)
-                                running[pool.submit(_execute_reported, *job, threads)] = entry
-                            started = True
+                    while len(running) < jobs and not (failures and not cfg.keep_going):
+                        name = next((n for n in pending if ready(n)), None)
+                        if name is None:
                             break
+                        pending.remove(name)
+                        entry, job = start(name)
+                        if job is None:
+                            finish(entry)
+                            continue
+                        # kernel_environment gave each kernel a share of the cores; the last
+                        # chapter, alone on the machine, gets every core
+                        alone = not running and not pending and not user_threads
+                        running[pool.submit(_execute_reported, *job,
+                                            available_cpus() if alone else None)] = entry
                     if not running:
                         break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
